@@ -1,0 +1,10 @@
+import { Module } from '@nestjs/common';
+
+import { AppConfigModule } from './config/app-config.module.js';
+import { HealthModule } from './health/health.module.js';
+import { IngestionModule } from './ingestion/ingestion.module.js';
+
+@Module({
+  imports: [AppConfigModule, HealthModule, IngestionModule],
+})
+export class AppModule {}

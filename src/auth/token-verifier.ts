@@ -1,0 +1,124 @@
+import jwt from 'jsonwebtoken';
+
+import { KID_PATTERN, type Keyring } from '../config/keyring.js';
+
+export const MAX_TOKEN_BYTES = 4096;
+export const MAX_CLAIM_LENGTH = 256;
+const FORBIDDEN_HEADERS = ['crit', 'jku', 'jwk', 'x5u', 'x5c'];
+
+export interface RtcStatsClaims {
+  user?: string;
+  session?: string;
+  conference?: string;
+}
+
+export type VerifyResult =
+  | { ok: true; kid: string; claims: RtcStatsClaims; payload: Record<string, unknown> }
+  | { ok: false; error: { name: string; message: string } };
+
+export interface TokenVerifierOptions {
+  clockToleranceSec: number;
+  maxLifetimeSec: number;
+  issuer?: string;
+  audience?: string;
+}
+
+const fail = (message: string, name = 'JsonWebTokenError'): VerifyResult => ({ ok: false, error: { name, message } });
+
+function decodeSegment(segment: string): unknown {
+  if (!/^[A-Za-z0-9_-]*$/.test(segment)) return undefined;
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Verifies client tokens against the keyring (keyring.md, "Verifying a client token").
+ * jsonwebtoken checks the signature, exp and nbf; the header allow-list, kid rules,
+ * mandatory exp, iat and lifetime bounds and claim shapes are checked here because it does not.
+ */
+export class TokenVerifier {
+  constructor(
+    private readonly keyring: () => Keyring | undefined,
+    private readonly options: TokenVerifierOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  verify(token: string): VerifyResult {
+    if (token.length === 0) return fail('jwt must be provided');
+    if (token.length > MAX_TOKEN_BYTES) return fail(`jwt longer than ${MAX_TOKEN_BYTES} bytes`);
+    const parts = token.split('.');
+    if (parts.length !== 3) return fail('jwt malformed');
+    const header = decodeSegment(parts[0]);
+    if (!isObject(header)) return fail('invalid token header');
+    if (header.alg !== 'HS256') return fail('invalid algorithm');
+    for (const h of FORBIDDEN_HEADERS) {
+      if (h in header) return fail(`unsupported token header "${h}"`);
+    }
+    if (!isObject(decodeSegment(parts[1]))) return fail('jwt payload must be a JSON object');
+
+    const keyring = this.keyring();
+    if (keyring === undefined) return fail('no verifying key configured');
+    const now = this.now();
+    if ('kid' in header) {
+      const kid = header.kid;
+      if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return fail('invalid kid');
+      const key = keyring.verifyingKey(kid, now);
+      if (key === undefined) return fail('unknown kid');
+      return this.verifyWith(token, key.kid, key.key, now);
+    }
+    for (const key of keyring.verifyingKeys(now)) {
+      const result = this.verifyWith(token, key.kid, key.key, now);
+      if (result.ok || result.error.message !== 'invalid signature') return result;
+    }
+    return fail('invalid signature');
+  }
+
+  private verifyWith(token: string, kid: string, key: jwt.Secret, now: number): VerifyResult {
+    const { clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
+    const nowSec = Math.floor(now / 1000);
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, key, {
+        algorithms: ['HS256'],
+        clockTolerance: clockToleranceSec,
+        clockTimestamp: nowSec,
+        ...(issuer !== undefined && { issuer }),
+        ...(audience !== undefined && { audience }),
+      });
+    } catch (err) {
+      const e = err as Error;
+      return fail(e.message, e.name);
+    }
+    if (!isObject(payload)) return fail('jwt payload must be a JSON object');
+    const { exp, iat } = payload;
+    if (typeof exp !== 'number') return fail('jwt exp missing');
+    if (iat !== undefined) {
+      if (typeof iat !== 'number') return fail('invalid iat value');
+      if (iat > nowSec + clockToleranceSec) return fail('jwt issued in the future');
+    }
+    const from = typeof iat === 'number' ? Math.min(iat, nowSec) : nowSec;
+    if (exp - from > maxLifetimeSec + clockToleranceSec) return fail('jwt lifetime exceeds the maximum');
+    const claims = extractClaims(payload.rtcStats);
+    if (claims === undefined) return fail('invalid rtcStats claims');
+    return { ok: true, kid, claims, payload };
+  }
+}
+
+/** The rtcStats identity claims, or undefined when they have the wrong shape. */
+function extractClaims(value: unknown): RtcStatsClaims | undefined {
+  if (value === undefined) return {};
+  if (!isObject(value)) return undefined;
+  const claims: RtcStatsClaims = {};
+  for (const name of ['user', 'session', 'conference'] as const) {
+    const v = value[name];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || v.length > MAX_CLAIM_LENGTH) return undefined;
+    claims[name] = v;
+  }
+  return claims;
+}

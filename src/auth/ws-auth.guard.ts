@@ -1,0 +1,62 @@
+import type { IncomingMessage } from 'node:http';
+
+import { Inject, Injectable, Logger } from '@nestjs/common';
+
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/app-config.token.js';
+import { KeyringService } from '../config/keyring.service.js';
+import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
+
+export const TOKEN_PARAM = 'rtcstats-token';
+
+export type AuthDecision =
+  | { ok: true; kid: string | null; claims: RtcStatsClaims }
+  | { ok: false; reason: string };
+
+/** The rtcstats-token values of a request URL (decoded), in order. */
+export function tokenParams(url: string | undefined): string[] {
+  const q = url?.indexOf('?') ?? -1;
+  if (q === -1) return [];
+  return new URLSearchParams(url!.slice(q + 1)).getAll(TOKEN_PARAM);
+}
+
+/**
+ * Decides, once during the WebSocket handshake, whether a connection may record.
+ * Nest guards do not run on connect, so the gateway calls this from handleConnection.
+ * The log lines are verbatim from the protocol contract: operators' guides quote them.
+ */
+@Injectable()
+export class WsAuthGuard {
+  private readonly logger = new Logger('Auth');
+  private readonly verifier: TokenVerifier;
+  private readonly required: boolean;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig, keyring: KeyringService) {
+    this.required = config.auth === 'required';
+    this.verifier = new TokenVerifier(() => keyring.get(), {
+      clockToleranceSec: config.jwt.clockToleranceSec,
+      maxLifetimeSec: config.jwt.maxLifetimeSec,
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+    });
+  }
+
+  authenticate(request: IncomingMessage): AuthDecision {
+    if (!this.required) return { ok: true, kid: null, claims: {} };
+    const tokens = tokenParams(request.url);
+    if (tokens.length === 0) {
+      this.logger.warn('Authentication is configured but rtcstats-token is missing');
+      return { ok: false, reason: 'rtcstats-token missing' };
+    }
+    if (tokens.length > 1) {
+      this.logger.warn('JWT authorization failed JsonWebTokenError: rtcstats-token given more than once');
+      return { ok: false, reason: 'rtcstats-token given more than once' };
+    }
+    const result = this.verifier.verify(tokens[0]);
+    if (!result.ok) {
+      this.logger.warn(`JWT authorization failed ${result.error.name}: ${result.error.message}`);
+      return { ok: false, reason: result.error.message };
+    }
+    return { ok: true, kid: result.kid, claims: result.claims };
+  }
+}

@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+
+import { parseConfig } from './app-config.js';
+import { APP_CONFIG } from './app-config.token.js';
+import { ensureWritableDir } from './data-dir.js';
+import { KeyringService } from './keyring.service.js';
+
+@Global()
+@Module({
+  imports: [ConfigModule.forRoot({ envFilePath: '.env' })],
+  providers: [
+    {
+      provide: APP_CONFIG,
+      inject: [ConfigService],
+      useFactory: (env: ConfigService) => {
+        const config = parseConfig((name) => env.get<string>(name));
+        ensureWritableDir(config.dataDir, 'RTCSTATS_DATA_DIR');
+        return config;
+      },
+    },
+    KeyringService,
+  ],
+  exports: [APP_CONFIG, KeyringService],
+})
+export class AppConfigModule {}

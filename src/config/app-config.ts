@@ -1,0 +1,115 @@
+import path from 'node:path';
+
+/** Raised for any invalid setting; the message names the variable and the problem. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type AuthMode = 'required' | 'disabled';
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+/** Typed, validated configuration. Built once at boot; nothing else reads process.env. */
+export interface AppConfig {
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly dataDir: string;
+  readonly auth: AuthMode;
+  readonly jwt: {
+    readonly secret: string | undefined;
+    readonly previousSecrets: readonly string[];
+    readonly nextSecret: string | undefined;
+    readonly keyringFile: string | undefined;
+    readonly clockToleranceSec: number;
+    readonly maxLifetimeSec: number;
+    readonly issuer: string | undefined;
+    readonly audience: string | undefined;
+  };
+  readonly maxPayload: number;
+  readonly pingIntervalMs: number;
+  readonly logLevel: LogLevel;
+}
+
+export type EnvReader = (name: string) => string | undefined;
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parses "600", "600s", "10m", "6h", "1d" into seconds; undefined when malformed. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * DURATION_UNITS[m[2] || 's'];
+}
+
+class Reader {
+  constructor(private readonly env: EnvReader) {}
+
+  string(name: string): string | undefined {
+    const v = this.env(name);
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return def;
+    if (!/^\d+$/.test(raw)) {
+      throw new ConfigError(`${name} must be a whole number between ${min} and ${max} (got "${raw}")`);
+    }
+    const n = Number(raw);
+    if (n < min || n > max) {
+      throw new ConfigError(`${name} must be between ${min} and ${max} (got ${n})`);
+    }
+    return n;
+  }
+
+  duration(name: string, def: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return def;
+    const n = parseDurationSeconds(raw);
+    if (n === undefined) {
+      throw new ConfigError(`${name} must be a number of seconds or a duration such as 30s, 10m, 6h (got "${raw}")`);
+    }
+    if (n < min || n > max) {
+      throw new ConfigError(`${name} must be between ${min}s and ${max}s (got ${n}s)`);
+    }
+    return n;
+  }
+
+  oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
+    const raw = this.string(name);
+    if (raw === undefined) return def;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+    }
+    return raw as T;
+  }
+}
+
+/** Builds the configuration from environment variables; throws ConfigError on the first bad value. */
+export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
+  const r = new Reader(env);
+  const dataDir = path.resolve(cwd, r.string('RTCSTATS_DATA_DIR') ?? './data');
+  const keyringFile = r.string('RTCSTATS_KEYRING_FILE');
+  return {
+    port: r.int('RTCSTATS_PORT', 8080, 0, 65535),
+    host: r.string('RTCSTATS_HOST'),
+    dataDir,
+    auth: r.oneOf<AuthMode>('RTCSTATS_AUTH', 'required', ['required', 'disabled']),
+    jwt: {
+      // Secrets are validated by the keyring builder, which names the offending key.
+      secret: env('RTCSTATS_JWT_SECRET') || undefined,
+      previousSecrets: (env('RTCSTATS_JWT_PREVIOUS_SECRETS') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+      nextSecret: env('RTCSTATS_JWT_NEXT_SECRET') || undefined,
+      keyringFile: keyringFile === undefined ? undefined : path.resolve(cwd, keyringFile),
+      clockToleranceSec: r.duration('RTCSTATS_JWT_CLOCK_TOLERANCE', 30, 0, 300),
+      maxLifetimeSec: r.duration('RTCSTATS_JWT_MAX_LIFETIME', 24 * 3600, 60, 30 * 86400),
+      issuer: r.string('RTCSTATS_JWT_ISSUER'),
+      audience: r.string('RTCSTATS_JWT_AUDIENCE'),
+    },
+    maxPayload: r.int('RTCSTATS_MAX_PAYLOAD', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
+    logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+  };
+}

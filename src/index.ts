@@ -1,0 +1,2 @@
+export { generateAuthToken, type GenerateAuthTokenOptions } from './tokens/generate-auth-token.js';
+export type { RtcStatsClaims } from './auth/token-verifier.js';

@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+
+import type { WebSocket } from 'ws';
+
+import type { ConnectionInfo } from './connection-info.js';
+import { dumpHeader } from './connection-info.js';
+
+/**
+ * The one place a frame may be rewritten before it is written (IP obfuscation).
+ * It receives the frame exactly as received and returns what to store.
+ */
+export type FrameTransform = (frame: Buffer) => Buffer | string;
+
+export interface DumpSessionOptions {
+  /** Live dump path (in the work folder); created at the first frame. */
+  readonly file: string;
+  readonly transform: FrameTransform | null;
+  readonly writeBufferBytes: number;
+  readonly now: () => number;
+}
+
+export interface SessionResult {
+  readonly info: ConnectionInfo;
+  readonly file: string;
+  readonly endTime: number;
+  readonly closeCode: number;
+  readonly frameCount: number;
+  readonly bytes: number;
+  /** False when nothing was written (no frames) or the file could not be written completely. */
+  readonly stored: boolean;
+  readonly error: Error | undefined;
+}
+
+const NL = Buffer.from('\n');
+
+// Close codes for protocol errors ws reports on a socket; it sends them to the peer itself.
+const WS_ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+
+export const CLOSE_UNSUPPORTED_DATA = 1003;
+export const CLOSE_INTERNAL_ERROR = 1011;
+
+/**
+ * Records one accepted WebSocket connection into a dump file (format v3).
+ * Hot path: one synchronous listener per frame, no parsing, no allocation beyond what
+ * the transform needs; the socket is paused while the file stream is over its buffer.
+ */
+export class DumpSession {
+  private out: fs.WriteStream | null = null;
+  private frames = 0;
+  private bytes = 0;
+  private lastFrameAt: number;
+  private paused = false;
+  private closeCode: number | undefined;
+  private writeError: Error | undefined;
+  private alive = true;
+  /** Resolves when the session has ended and its file is complete (or was never created). */
+  readonly done: Promise<SessionResult>;
+  private resolveDone!: (r: SessionResult) => void;
+
+  constructor(
+    readonly info: ConnectionInfo,
+    private readonly ws: WebSocket,
+    private readonly options: DumpSessionOptions,
+  ) {
+    this.lastFrameAt = info.startTime;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.onMessage = this.onMessage.bind(this);
+    this.resume = this.resume.bind(this);
+  }
+
+  /** Attaches the listeners and lets frames held during the auth decision flow in. */
+  start(): void {
+    const ws = this.ws;
+    ws.on('message', this.onMessage);
+    ws.on('pong', () => (this.alive = true));
+    ws.on('error', (err: Error & { code?: string }) => {
+      this.closeCode ??= (err.code !== undefined && WS_ERROR_CLOSE_CODES[err.code]) || undefined;
+    });
+    ws.once('close', (code: number) => this.finish(this.closeCode ?? code));
+    ws.resume();
+  }
+
+  get frameCount(): number {
+    return this.frames;
+  }
+
+  /** Heartbeat: returns false (and terminates) when the peer did not answer the previous ping. */
+  heartbeat(): boolean {
+    if (!this.alive) {
+      this.ws.terminate();
+      return false;
+    }
+    this.alive = false;
+    this.ws.ping();
+    return true;
+  }
+
+  /** Server-initiated close (shutdown, revocation); the dump is finalized normally. */
+  close(code: number, reason: string): void {
+    this.closeCode ??= code;
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.close(CLOSE_UNSUPPORTED_DATA, 'binary frames are not supported');
+      return;
+    }
+    if (this.writeError !== undefined) return;
+    const out = this.out ?? this.open();
+    this.frames++;
+    this.bytes += data.length;
+    this.lastFrameAt = this.options.now();
+    out.write(this.options.transform === null ? data : this.options.transform(data));
+    if (!out.write(NL) && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+      out.once('drain', this.resume);
+    }
+  }
+
+  private resume(): void {
+    this.paused = false;
+    this.ws.resume();
+  }
+
+  private open(): fs.WriteStream {
+    const out = fs.createWriteStream(this.options.file, {
+      flags: 'wx',
+      mode: 0o640,
+      highWaterMark: this.options.writeBufferBytes,
+    });
+    out.on('error', (err) => {
+      this.writeError ??= err;
+      this.close(CLOSE_INTERNAL_ERROR, 'cannot record session');
+    });
+    out.write(dumpHeader(this.info));
+    this.out = out;
+    return out;
+  }
+
+  private finish(code: number): void {
+    const endTime = this.options.now();
+    const result = (stored: boolean): SessionResult => ({
+      info: this.info,
+      file: this.options.file,
+      endTime,
+      closeCode: code,
+      frameCount: this.frames,
+      bytes: this.bytes,
+      stored,
+      error: this.writeError,
+    });
+    const out = this.out;
+    if (out === null) {
+      this.resolveDone(result(false));
+      return;
+    }
+    if (this.writeError !== undefined) {
+      this.resolveDone(result(false));
+      return;
+    }
+    out.end(`${JSON.stringify(['close', null, code, endTime - this.lastFrameAt])}\n`);
+    out.once('finish', () => this.resolveDone(result(this.writeError === undefined)));
+    out.once('error', () => this.resolveDone(result(false)));
+  }
+}

@@ -1,0 +1,97 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import path from 'node:path';
+
+import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+
+import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/app-config.token.js';
+import { connectionInfo } from './connection-info.js';
+import { DumpFinalizer } from './dump-finalizer.service.js';
+import { DumpSession } from './dump-session.js';
+
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const CLOSE_GOING_AWAY = 1001;
+const WRITE_BUFFER_BYTES = 256 * 1024;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** A close reason must fit in 123 bytes; keep ours short and ASCII. */
+function closeReason(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+}
+
+@WebSocketGateway()
+export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Ingestion');
+  private readonly sessions = new Set<DumpSession>();
+  private readonly finalizing = new Set<Promise<void>>();
+  private readonly workDir: string;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly auth: WsAuthGuard,
+    private readonly finalizer: DumpFinalizer,
+  ) {
+    // Live dumps left by a previous run stay here untouched: they are recoverable.
+    this.workDir = path.join(config.dataDir, 'work');
+    fs.mkdirSync(this.workDir, { recursive: true });
+  }
+
+  afterInit(): void {
+    this.heartbeat = setInterval(() => {
+      for (const s of this.sessions) s.heartbeat();
+    }, this.config.pingIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  handleConnection(ws: WebSocket, request: IncomingMessage): void {
+    // Hold frames that arrive with the upgrade until the auth decision is made.
+    ws.pause();
+    ws.on('error', (err) => this.logger.debug(`WebSocket error: ${err.message}`));
+    const decision = this.auth.authenticate(request);
+    if (!decision.ok) {
+      // No message listener: whatever a rejected client sent is discarded, never stored.
+      ws.close(CLOSE_POLICY_VIOLATION, closeReason(decision.reason));
+      ws.resume();
+      return;
+    }
+    const id = crypto.randomUUID();
+    const info = connectionInfo(request, id, Date.now(), decision);
+    const session = new DumpSession(info, ws, {
+      file: path.join(this.workDir, `${id}.jsonl`),
+      transform: null,
+      writeBufferBytes: WRITE_BUFFER_BYTES,
+      now: Date.now,
+    });
+    this.sessions.add(session);
+    const finalized = session.done
+      .then((result) => {
+        this.sessions.delete(session);
+        return this.finalizer.finalize(result);
+      })
+      .finally(() => this.finalizing.delete(finalized));
+    this.finalizing.add(finalized);
+    this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
+    session.start();
+  }
+
+  /** Number of connections currently recording. */
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const s of this.sessions) s.close(CLOSE_GOING_AWAY, 'server shutting down');
+    const grace = setTimeout(() => {
+      for (const s of this.sessions) s.terminate();
+    }, SHUTDOWN_GRACE_MS);
+    await Promise.allSettled([...this.finalizing]);
+    clearTimeout(grace);
+  }
+}

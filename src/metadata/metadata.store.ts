@@ -1,0 +1,35 @@
+/** One finished dump, as kept in the metadata database. */
+export interface DumpRecord {
+  id: string;
+  startTime: number;
+  endTime: number;
+  closeCode: number;
+  frameCount: number;
+  bytes: number;
+  location: string;
+  user: string | null;
+  session: string | null;
+  conference: string | null;
+  kid: string | null;
+  origin: string | null;
+  userAgent: string | null;
+  clientProtocol: string | null;
+  path: string;
+  remoteAddress: string | null;
+}
+
+export interface DumpQuery {
+  user?: string;
+  session?: string;
+  conference?: string;
+}
+
+/** The searchable metadata records. Implementations: embedded SQLite now; PostgreSQL later. */
+export interface MetadataStore {
+  insert(record: DumpRecord): Promise<void>;
+  get(id: string): Promise<DumpRecord | undefined>;
+  find(query: DumpQuery, limit?: number): Promise<DumpRecord[]>;
+  close(): Promise<void>;
+}
+
+export const METADATA_STORE = Symbol('METADATA_STORE');

@@ -1,0 +1,20 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+
+import { KyselyMetadataStore } from './kysely-metadata.store.js';
+import { type Database as Schema, migrateToLatest } from './schema.js';
+
+/** Opens (and migrates) the embedded SQLite metadata database. */
+export async function openSqliteMetadataStore(file: string): Promise<KyselyMetadataStore> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new Database(file);
+  // WAL lets readers (operators' queries) run while the collector writes.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrateToLatest(db);
+  return new KyselyMetadataStore(db);
+}

@@ -1,0 +1,7 @@
+/** Where finished dumps go. Implementations: local directory now; object storage later. */
+export interface DumpStore {
+  /** Stores the finished dump file under the dump id (gzip-compressed) and returns its location. */
+  store(id: string, file: string): Promise<string>;
+}
+
+export const DUMP_STORE = Symbol('DUMP_STORE');

@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+
+import type { DumpStore } from './dump-store.js';
+
+/** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
+export class LocalDumpStore implements DumpStore {
+  constructor(private readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+
+  async store(id: string, file: string): Promise<string> {
+    const target = path.join(this.dir, `${id}.jsonl.gz`);
+    const temp = `${target}.partial`;
+    const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
+    await pipeline(fs.createReadStream(file), zlib.createGzip(), out);
+    const handle = await fs.promises.open(temp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(temp, target);
+    return target;
+  }
+}

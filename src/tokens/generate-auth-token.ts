@@ -1,0 +1,38 @@
+import type { KeyObject } from 'node:crypto';
+
+import jwt from 'jsonwebtoken';
+
+import { secretKey } from '../config/keyring.js';
+import type { RtcStatsClaims } from '../auth/token-verifier.js';
+
+export interface GenerateAuthTokenOptions {
+  /** Key id for the JWT header; omit when the collector knows the secret without a kid. */
+  kid?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+/**
+ * Signs a client token the way the collector expects: HS256, claims
+ * `{rtcStats: {user, session, conference}, iat, exp}`. For app backends that sign in-process.
+ * `expiresIn` is seconds or a duration string such as "6h".
+ */
+export function generateAuthToken(
+  rtcStatsClaims: RtcStatsClaims,
+  secret: string | KeyObject,
+  expiresIn: number | string,
+  options: GenerateAuthTokenOptions = {},
+): string {
+  const key = typeof secret === 'string' ? secretKey(secret) : secret;
+  const rtcStats: RtcStatsClaims = {};
+  for (const name of ['user', 'session', 'conference'] as const) {
+    if (rtcStatsClaims[name] !== undefined) rtcStats[name] = rtcStatsClaims[name];
+  }
+  return jwt.sign({ rtcStats }, key, {
+    algorithm: 'HS256',
+    expiresIn: expiresIn as jwt.SignOptions['expiresIn'],
+    ...(options.kid !== undefined && { keyid: options.kid }),
+    ...(options.issuer !== undefined && { issuer: options.issuer }),
+    ...(options.audience !== undefined && { audience: options.audience }),
+  });
+}

@@ -11,31 +11,41 @@ import { KeyringService } from './config/keyring.service.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
+const isConfigError = (err: unknown): err is Error =>
+  err instanceof Error && (err.name === 'ConfigError' || err.name === 'KeyringError');
+
+/** A bad setting is the operator's to fix: bootstrap prints one clear line for it, not a stack trace. */
+class AppLogger extends ConsoleLogger {
+  override error(message: unknown, ...rest: unknown[]): void {
+    if (!isConfigError(message)) super.error(message, ...rest);
+  }
+}
+
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule, { abortOnError: false, bufferLogs: true }).catch((err: Error) => {
-    // A bad setting is the operator's to fix: one clear line, no stack trace.
-    if (err.name === 'ConfigError' || err.name === 'KeyringError') {
+  const logger = new AppLogger();
+  const app = await NestFactory.create(AppModule, { abortOnError: false, logger }).catch((err: unknown) => {
+    if (isConfigError(err)) {
       process.stderr.write(`Invalid configuration: ${err.message}\n`);
       process.exit(1);
     }
     throw err;
   });
   const config = app.get<AppConfig>(APP_CONFIG);
-  app.useLogger(new ConsoleLogger({ logLevels: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1) }));
+  logger.setLogLevels(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
   setupApp(app).enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.port, config.host ?? '::');
 
-  const logger = new Logger('Main');
+  const log = new Logger('Main');
   const shown = config.host === undefined || config.host === '::' || config.host === '0.0.0.0' ? 'localhost' : config.host;
   const url = `ws://${shown}:${config.port}/`;
-  logger.log(`rtcstats collector listening on ${url} (health: http://${shown}:${config.port}/healthcheck)`);
-  logger.log(`Dumps: ${config.dataDir}/dumps, metadata: ${config.dataDir}/rtcstats.sqlite`);
+  log.log(`rtcstats collector listening on ${url} (health: http://${shown}:${config.port}/healthcheck)`);
+  log.log(`Dumps: ${config.dataDir}/dumps, metadata: ${config.dataDir}/rtcstats.sqlite`);
   if (config.auth === 'disabled') {
-    logger.warn('RTCSTATS_AUTH=disabled: every connection is accepted without a token');
+    log.warn('RTCSTATS_AUTH=disabled: every connection is accepted without a token');
   } else {
     const keyring = app.get(KeyringService);
-    logger.log(`Clients connect to ${url}?rtcstats-token=<JWT>; get one with: npm run token -- --user alice --url ${url}`);
-    if (keyring.file !== undefined) logger.log(`Signing keys are in ${keyring.file}`);
+    log.log(`Clients connect to ${url}?rtcstats-token=<JWT>; get one with: npm run token -- --user alice --url ${url}`);
+    if (keyring.file !== undefined) log.log(`Signing keys are in ${keyring.file}`);
   }
 }
 

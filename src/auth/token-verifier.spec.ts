@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { keyringFromSecrets } from '../config/keyring.js';
+import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
+import { ACCEPTED, CURRENT_KID, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
+import { TokenVerifier } from './token-verifier.js';
+import { tokenParams } from './ws-auth.guard.js';
+
+const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
+const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+
+describe('TokenVerifier', () => {
+  const verifier = new TokenVerifier(() => keyring, options);
+
+  for (const c of REJECTED) {
+    const tokens = c.tokens();
+    if (tokens.length !== 1) continue; // parameter-level cases: see tokenParams below
+    it(`rejects: ${c.name}`, () => {
+      const result = verifier.verify(tokens[0]);
+      assert.equal(result.ok, false, `${c.name} must be rejected`);
+    });
+  }
+
+  for (const c of ACCEPTED) {
+    it(`accepts: ${c.name}`, () => {
+      const result = verifier.verify(c.tokens()[0]);
+      assert.ok(result.ok, `${c.name}: ${!result.ok && result.error.message}`);
+      assert.equal(result.kid, c.kid);
+    });
+  }
+
+  it('returns the rtcStats claims', () => {
+    const r = verifier.verify(forge({ alg: 'HS256' }, { rtcStats: { user: 'u', session: 's' }, exp: Date.now() / 1000 + 60 }));
+    assert.ok(r.ok);
+    assert.deepEqual(r.claims, { user: 'u', session: 's' });
+  });
+
+  it('names errors the way operators grep for them', () => {
+    const expired = verifier.verify(forge({ alg: 'HS256' }, { exp: Math.floor(Date.now() / 1000) - 3600, iat: Math.floor(Date.now() / 1000) - 7200 }));
+    assert.deepEqual(!expired.ok && expired.error, { name: 'TokenExpiredError', message: 'jwt expired' });
+    const malformed = verifier.verify('a.b');
+    assert.deepEqual(!malformed.ok && malformed.error, { name: 'JsonWebTokenError', message: 'jwt malformed' });
+    const badSig = verifier.verify(forge({ alg: 'HS256' }, { exp: Math.floor(Date.now() / 1000) + 60 }, 'x'.repeat(40)));
+    assert.deepEqual(!badSig.ok && badSig.error, { name: 'JsonWebTokenError', message: 'invalid signature' });
+  });
+
+  it('uses the injected clock for exp, nbf and iat', () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const clocked = new TokenVerifier(() => keyring, options, () => now);
+    const t0 = now / 1000;
+    const token = forge({ alg: 'HS256' }, { iat: t0, nbf: t0 + 100, exp: t0 + 1000 });
+    assert.equal(clocked.verify(token).ok, false, 'not yet valid');
+    now += 100_000;
+    assert.equal(clocked.verify(token).ok, true);
+    now += (900 + TOLERANCE_SEC - 1) * 1000;
+    assert.equal(clocked.verify(token).ok, true, 'inside tolerance');
+    now += 2000;
+    assert.equal(clocked.verify(token).ok, false, 'expired');
+  });
+
+  it('enforces the maximum token lifetime', () => {
+    const short = new TokenVerifier(() => keyring, { clockToleranceSec: 0, maxLifetimeSec: 3600 });
+    const t0 = Math.floor(Date.now() / 1000);
+    assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3600 })).ok, true);
+    assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3601 })).ok, false);
+  });
+
+  it('checks issuer and audience when configured', () => {
+    const strict = new TokenVerifier(() => keyring, { ...options, issuer: 'app', audience: 'rtcstats' });
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'app', aud: 'rtcstats' })).ok, true);
+    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'other', aud: 'rtcstats' })).ok, false);
+    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp })).ok, false);
+  });
+
+  it('rejects everything when no keyring is loaded', () => {
+    const none = new TokenVerifier(() => undefined, options);
+    assert.equal(none.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp: Date.now() / 1000 + 60 })).ok, false);
+  });
+});
+
+describe('tokenParams', () => {
+  it('returns every rtcstats-token value, decoded', () => {
+    assert.deepEqual(tokenParams('/x'), []);
+    assert.deepEqual(tokenParams('/x?a=1'), []);
+    assert.deepEqual(tokenParams('/x?rtcstats-token='), ['']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token=a&rtcstats-token=b'), ['a', 'b']);
+    assert.deepEqual(tokenParams('/x?rtcstats%2Dtoken=a%2Eb'), ['a.b']);
+  });
+});

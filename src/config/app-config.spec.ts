@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { ConfigError, parseConfig, parseDurationSeconds } from './app-config.js';
+
+const env = (values: Record<string, string>) => (name: string) => values[name];
+
+describe('parseConfig', () => {
+  it('has working defaults', () => {
+    const c = parseConfig(env({}), '/srv/app');
+    assert.equal(c.port, 8080);
+    assert.equal(c.dataDir, '/srv/app/data');
+    assert.equal(c.auth, 'required');
+    assert.equal(c.maxPayload, 4 * 1024 * 1024);
+    assert.equal(c.jwt.maxLifetimeSec, 86400);
+    assert.equal(c.jwt.clockToleranceSec, 30);
+  });
+
+  it('reads every setting', () => {
+    const c = parseConfig(
+      env({
+        RTCSTATS_PORT: '9000',
+        RTCSTATS_DATA_DIR: '/var/lib/rtcstats',
+        RTCSTATS_AUTH: 'disabled',
+        RTCSTATS_JWT_PREVIOUS_SECRETS: ' a , b ,',
+        RTCSTATS_JWT_MAX_LIFETIME: '6h',
+        RTCSTATS_JWT_CLOCK_TOLERANCE: '45',
+        RTCSTATS_MAX_PAYLOAD: '65536',
+      }),
+    );
+    assert.equal(c.port, 9000);
+    assert.equal(c.dataDir, '/var/lib/rtcstats');
+    assert.equal(c.auth, 'disabled');
+    assert.deepEqual(c.jwt.previousSecrets, ['a', 'b']);
+    assert.equal(c.jwt.maxLifetimeSec, 6 * 3600);
+    assert.equal(c.jwt.clockToleranceSec, 45);
+    assert.equal(c.maxPayload, 65536);
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ RTCSTATS_PORT: 'eighty' }, /^RTCSTATS_PORT must be a whole number .*"eighty"/],
+    [{ RTCSTATS_PORT: '70000' }, /^RTCSTATS_PORT must be between 0 and 65535/],
+    [{ RTCSTATS_PORT: '-1' }, /^RTCSTATS_PORT/],
+    [{ RTCSTATS_AUTH: 'off' }, /^RTCSTATS_AUTH must be one of required, disabled \(got "off"\)/],
+    [{ RTCSTATS_MAX_PAYLOAD: '4MB' }, /^RTCSTATS_MAX_PAYLOAD/],
+    [{ RTCSTATS_MAX_PAYLOAD: '10' }, /^RTCSTATS_MAX_PAYLOAD must be between/],
+    [{ RTCSTATS_JWT_MAX_LIFETIME: 'forever' }, /^RTCSTATS_JWT_MAX_LIFETIME/],
+    [{ RTCSTATS_JWT_CLOCK_TOLERANCE: '1h' }, /^RTCSTATS_JWT_CLOCK_TOLERANCE must be between/],
+    [{ RTCSTATS_LOG_LEVEL: 'loud' }, /^RTCSTATS_LOG_LEVEL/],
+  ];
+  for (const [values, message] of bad) {
+    it(`rejects ${JSON.stringify(values)}`, () => {
+      assert.throws(() => parseConfig(env(values)), (err: Error) => err instanceof ConfigError && message.test(err.message));
+    });
+  }
+});
+
+describe('parseDurationSeconds', () => {
+  it('parses seconds and unit suffixes', () => {
+    assert.equal(parseDurationSeconds('600'), 600);
+    assert.equal(parseDurationSeconds('10m'), 600);
+    assert.equal(parseDurationSeconds('6h'), 21600);
+    assert.equal(parseDurationSeconds('1d'), 86400);
+    assert.equal(parseDurationSeconds('6 h'), 21600);
+    assert.equal(parseDurationSeconds('1.5h'), undefined);
+    assert.equal(parseDurationSeconds('-5'), undefined);
+    assert.equal(parseDurationSeconds(''), undefined);
+  });
+});

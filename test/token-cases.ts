@@ -1,0 +1,123 @@
+import crypto from 'node:crypto';
+
+import { deriveKid } from '../src/config/keyring.js';
+import { OTHER_SECRET, TEST_SECRET } from './helpers.js';
+
+/**
+ * The client-token cases of keyring.md ("Bad inputs every verifier test suite must try"), shared
+ * by the verifier's unit tests and the WebSocket end-to-end tests. Keyring under test:
+ * TEST_SECRET current, OTHER_SECRET previous, NEXT_SECRET next, all from the environment (kids derived).
+ */
+export const NEXT_SECRET = 'next-secret-0123456789-abcdefghijklmnopq';
+export const UNKNOWN_SECRET = 'unknown-secret-0123456789-abcdefghijklm';
+export const CURRENT_KID = deriveKid(TEST_SECRET);
+export const PREVIOUS_KID = deriveKid(OTHER_SECRET);
+export const TOLERANCE_SEC = 30;
+
+const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+
+/** Builds a JWT by hand so malformed and hostile tokens can be expressed. */
+export function forge(header: unknown, payload: unknown, secret: string | Buffer | null = TEST_SECRET, hash = 'sha256'): string {
+  const input = `${b64(header)}.${b64(payload)}`;
+  if (secret === null) return `${input}.`;
+  return `${input}.${crypto.createHmac(hash, secret).update(input).digest('base64url')}`;
+}
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+const claims = () => ({ rtcStats: { user: 'u', session: 's', conference: 'c' }, iat: nowSec(), exp: nowSec() + 600 });
+const HS = { alg: 'HS256', typ: 'JWT' };
+
+function flipMiddle(token: string): string {
+  const sig = token.slice(token.lastIndexOf('.') + 1);
+  const i = Math.floor(sig.length / 2);
+  const flipped = sig[i] === 'A' ? 'B' : 'A';
+  return token.slice(0, token.length - sig.length) + sig.slice(0, i) + flipped + sig.slice(i + 1);
+}
+
+function alteredPayload(): string {
+  const good = forge(HS, claims());
+  const [h, , s] = good.split('.');
+  return `${h}.${b64({ ...claims(), rtcStats: { user: 'admin' } })}.${s}`;
+}
+
+const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+const PUBLIC_PEM = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+/** Each case: a label and a function making the raw query string value(s) (undefined = no parameter). */
+export interface TokenCase {
+  name: string;
+  /** Token values for the rtcstats-token parameter; [] means no parameter. */
+  tokens: () => string[];
+}
+
+export const REJECTED: TokenCase[] = [
+  { name: 'no token', tokens: () => [] },
+  { name: 'empty token', tokens: () => [''] },
+  { name: 'parameter twice', tokens: () => [forge(HS, claims()), forge(HS, claims())] },
+  { name: '10 KB token', tokens: () => [forge(HS, { ...claims(), pad: 'x'.repeat(10_000) })] },
+  { name: '1 segment', tokens: () => ['abc'] },
+  { name: '2 segments', tokens: () => [forge(HS, claims()).split('.').slice(0, 2).join('.')] },
+  { name: '4 segments', tokens: () => [`${forge(HS, claims())}.extra`] },
+  { name: 'header not base64url JSON', tokens: () => [`!!!.${b64(claims())}.sig`] },
+  { name: 'header base64 of non-JSON', tokens: () => [`${b64('not json')}.${b64(claims())}.sig`] },
+  { name: 'payload not JSON', tokens: () => [forge(HS, 'not json')] },
+  { name: 'alg none without signature', tokens: () => [forge({ alg: 'none' }, claims(), null)] },
+  { name: 'alg None with signature', tokens: () => [forge({ alg: 'None' }, claims())] },
+  { name: 'alg NONE', tokens: () => [forge({ alg: 'NONE' }, claims(), null)] },
+  { name: 'HS384', tokens: () => [forge({ alg: 'HS384' }, claims(), TEST_SECRET, 'sha384')] },
+  { name: 'HS512', tokens: () => [forge({ alg: 'HS512' }, claims(), TEST_SECRET, 'sha512')] },
+  { name: 'RS256 header', tokens: () => [forge({ alg: 'RS256' }, claims())] },
+  { name: 'key confusion: HS256 signed with a public key PEM', tokens: () => [forge(HS, claims(), PUBLIC_PEM)] },
+  { name: 'wrong secret', tokens: () => [forge(HS, claims(), UNKNOWN_SECRET)] },
+  { name: 'one signature character flipped', tokens: () => [flipMiddle(forge(HS, claims()))] },
+  { name: 'payload altered, old signature kept', tokens: () => [alteredPayload()] },
+  { name: 'expired beyond tolerance', tokens: () => [forge(HS, { ...claims(), iat: nowSec() - 700, exp: nowSec() - TOLERANCE_SEC - 5 })] },
+  { name: 'no exp', tokens: () => [forge(HS, { rtcStats: {}, iat: nowSec() })] },
+  { name: 'exp as a string', tokens: () => [forge(HS, { ...claims(), exp: String(nowSec() + 600) })] },
+  { name: 'exp years ahead', tokens: () => [forge(HS, { ...claims(), exp: nowSec() + 5 * 365 * 86400 })] },
+  { name: 'exp years ahead without iat', tokens: () => [forge(HS, { rtcStats: {}, exp: nowSec() + 5 * 365 * 86400 })] },
+  { name: 'nbf in the future', tokens: () => [forge(HS, { ...claims(), nbf: nowSec() + 600 })] },
+  { name: 'iat in the future', tokens: () => [forge(HS, { ...claims(), iat: nowSec() + 600, exp: nowSec() + 1200 })] },
+  { name: 'payload is a JSON string', tokens: () => [forge(HS, JSON.stringify('a string'))] },
+  { name: 'payload is an array', tokens: () => [forge(HS, [1, 2, 3])] },
+  { name: 'payload is a number', tokens: () => [forge(HS, 42)] },
+  { name: 'unknown kid', tokens: () => [forge({ ...HS, kid: 'nope' }, claims())] },
+  { name: 'kid as a number', tokens: () => [forge({ ...HS, kid: 7 }, claims())] },
+  { name: 'kid as an object', tokens: () => [forge({ ...HS, kid: { a: 1 } }, claims())] },
+  { name: 'kid as an array', tokens: () => [forge({ ...HS, kid: [CURRENT_KID] }, claims())] },
+  { name: 'kid ../../etc/passwd', tokens: () => [forge({ ...HS, kid: '../../etc/passwd' }, claims())] },
+  { name: "kid ' OR 1=1 --", tokens: () => [forge({ ...HS, kid: "' OR 1=1 --" }, claims())] },
+  { name: 'kid of 10 KB', tokens: () => [forge({ ...HS, kid: 'k'.repeat(10_000) }, claims())] },
+  { name: 'kid names key A, signed with key B', tokens: () => [forge({ ...HS, kid: PREVIOUS_KID }, claims(), TEST_SECRET)] },
+  { name: 'crit header', tokens: () => [forge({ ...HS, crit: ['exp'] }, claims())] },
+  { name: 'jku header', tokens: () => [forge({ ...HS, jku: 'https://attacker.example/jwks' }, claims())] },
+  { name: 'jwk header', tokens: () => [forge({ ...HS, jwk: { kty: 'oct', k: 'AAAA' } }, claims())] },
+  { name: 'x5u header', tokens: () => [forge({ ...HS, x5u: 'https://attacker.example/cert' }, claims())] },
+  { name: 'rtcStats.user as an object', tokens: () => [forge(HS, { ...claims(), rtcStats: { user: { id: 1 } } })] },
+  { name: '100 KB claim', tokens: () => [forge(HS, { ...claims(), rtcStats: { user: 'u'.repeat(100_000) } })] },
+  { name: 'header is an array', tokens: () => [forge(['HS256'], claims())] },
+];
+
+export interface AcceptedCase extends TokenCase {
+  kid: string;
+}
+
+export const ACCEPTED: AcceptedCase[] = [
+  { name: 'current key, no kid', kid: CURRENT_KID, tokens: () => [forge(HS, claims())] },
+  { name: 'current key, with kid', kid: CURRENT_KID, tokens: () => [forge({ ...HS, kid: CURRENT_KID }, claims())] },
+  { name: 'previous key, no kid', kid: PREVIOUS_KID, tokens: () => [forge(HS, claims(), OTHER_SECRET)] },
+  { name: 'next key, no kid', kid: deriveKid(NEXT_SECRET), tokens: () => [forge(HS, claims(), NEXT_SECRET)] },
+  {
+    name: 'expired just inside tolerance',
+    kid: CURRENT_KID,
+    tokens: () => [forge(HS, { ...claims(), iat: nowSec() - 600, exp: nowSec() - TOLERANCE_SEC + 10 })],
+  },
+  { name: 'no rtcStats claims', kid: CURRENT_KID, tokens: () => [forge(HS, { exp: nowSec() + 60 })] },
+];
+
+export const KEYRING_ENV = {
+  RTCSTATS_JWT_SECRET: TEST_SECRET,
+  RTCSTATS_JWT_PREVIOUS_SECRETS: OTHER_SECRET,
+  RTCSTATS_JWT_NEXT_SECRET: NEXT_SECRET,
+  RTCSTATS_JWT_CLOCK_TOLERANCE: String(TOLERANCE_SEC),
+};

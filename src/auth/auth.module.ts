@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 
+import { KeyUsage } from './key-usage.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 
 @Module({
-  providers: [WsAuthGuard],
-  exports: [WsAuthGuard],
+  providers: [WsAuthGuard, { provide: KeyUsage, useValue: new KeyUsage() }],
+  exports: [WsAuthGuard, KeyUsage],
 })
 export class AuthModule {}

@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { KeyringService } from '../config/keyring.service.js';
+import { KeyUsage } from './key-usage.js';
 import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
 
 export const TOKEN_PARAM = 'rtcstats-token';
@@ -31,7 +32,11 @@ export class WsAuthGuard {
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig, keyring: KeyringService) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    keyring: KeyringService,
+    private readonly usage: KeyUsage,
+  ) {
     this.required = config.auth === 'required';
     this.verifier = new TokenVerifier(() => keyring.get(), {
       clockToleranceSec: config.jwt.clockToleranceSec,
@@ -57,6 +62,7 @@ export class WsAuthGuard {
       this.logger.warn(`JWT authorization failed ${result.error.name}: ${result.error.message}`);
       return { ok: false, reason: result.error.message };
     }
+    this.usage.record(result.kid);
     return { ok: true, kid: result.kid, claims: result.claims };
   }
 }

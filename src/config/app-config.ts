@@ -19,6 +19,10 @@ export interface AppConfig {
     readonly previousSecrets: readonly string[];
     readonly nextSecret: string | undefined;
     readonly keyringFile: string | undefined;
+    /** Reload the keyring file when its directory changes. */
+    readonly keyringWatch: boolean;
+    /** Fallback reload period of the keyring file in ms; 0 disables it. */
+    readonly keyringPollMs: number;
     readonly clockToleranceSec: number;
     readonly maxLifetimeSec: number;
     readonly issuer: string | undefined;
@@ -74,6 +78,14 @@ class Reader {
     return n;
   }
 
+  bool(name: string, def: boolean): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+  }
+
   oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
     const raw = this.string(name);
     if (raw === undefined) return def;
@@ -103,6 +115,8 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
         .filter((s) => s !== ''),
       nextSecret: env('RTCSTATS_JWT_NEXT_SECRET') || undefined,
       keyringFile: keyringFile === undefined ? undefined : path.resolve(cwd, keyringFile),
+      keyringWatch: r.bool('RTCSTATS_KEYRING_WATCH', true),
+      keyringPollMs: r.duration('RTCSTATS_KEYRING_POLL_INTERVAL', 30, 0, 86400) * 1000,
       clockToleranceSec: r.duration('RTCSTATS_JWT_CLOCK_TOLERANCE', 30, 0, 300),
       maxLifetimeSec: r.duration('RTCSTATS_JWT_MAX_LIFETIME', 24 * 3600, 60, 30 * 86400),
       issuer: r.string('RTCSTATS_JWT_ISSUER'),

@@ -10,6 +10,8 @@ import type { WebSocket } from 'ws';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import type { Keyring } from '../config/keyring.js';
+import { KeyringService } from '../config/keyring.service.js';
 import { connectionInfo } from './connection-info.js';
 import { DumpFinalizer } from './dump-finalizer.service.js';
 import { DumpSession } from './dump-session.js';
@@ -36,7 +38,9 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: WsAuthGuard,
     private readonly finalizer: DumpFinalizer,
+    keyring: KeyringService,
   ) {
+    keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left by a previous run stay here untouched: they are recoverable.
     this.workDir = path.join(config.dataDir, 'work');
     fs.mkdirSync(this.workDir, { recursive: true });
@@ -78,6 +82,20 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.finalizing.add(finalized);
     this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
     session.start();
+  }
+
+  /** Emergency revoke: connections authenticated with a revoked key are closed; their dumps are kept. */
+  private closeRevoked(keyring: Keyring): void {
+    const revoked = new Set(keyring.keys.filter((k) => k.state === 'revoked').map((k) => k.kid));
+    if (revoked.size === 0) return;
+    let closed = 0;
+    for (const s of this.sessions) {
+      if (s.info.kid !== null && revoked.has(s.info.kid)) {
+        s.close(CLOSE_POLICY_VIOLATION, 'key revoked');
+        closed++;
+      }
+    }
+    if (closed > 0) this.logger.warn(`Closed ${closed} connection(s) authenticated with revoked key(s) ${[...revoked].join(', ')}`);
   }
 
   /** Number of connections currently recording. */

@@ -189,11 +189,15 @@ export function keyringFromSecrets(current: string, previous: readonly string[],
   return buildKeyring({ keys }, 'environment');
 }
 
+/** A kid for a generated key: the date (so operators can tell keys' ages apart) plus a random suffix. */
+export function generateKid(now: Date): string {
+  return `k-${now.toISOString().slice(0, 10)}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
 /** A fresh keyring spec for first start: one current key and one API key. */
 export function generateKeyringSpec(now: Date): KeyringFileSpec {
-  const stamp = now.toISOString().slice(0, 10);
   return {
-    keys: [{ kid: `k-${stamp}-${crypto.randomBytes(3).toString('hex')}`, secret: generateSecret(), state: 'current' }],
+    keys: [{ kid: generateKid(now), secret: generateSecret(), state: 'current' }],
     apiKeys: [{ id: 'default', key: generateSecret() }],
   };
 }

@@ -1,0 +1,182 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { type AppConfig, parseConfig } from '../config/app-config.js';
+import { cliEnvironment } from '../config/environment.js';
+import { generateSecret, KeyringError, type KeyringFileSpec } from '../config/keyring.js';
+import {
+  addApiKey,
+  describeChanges,
+  initSpec,
+  introduceKey,
+  listKeys,
+  promoteKey,
+  readKeyringSpec,
+  removeApiKey,
+  retireKey,
+  revokeKey,
+  writeKeyringFileAtomic,
+} from '../config/keyring-file.js';
+import { GENERATED_KEYRING_NAME } from '../config/keyring-loader.js';
+
+const USAGE = `usage: npm run keys -- <command> [options]   (or: rtcstats-keys <command> [options])
+Rotates the keys of a keyring file; collectors pick up the change without a restart.
+Rotation: introduce, promote, wait out the overlap (watch the per-kid verification count), retire.
+Commands:
+  generate                          print a new random secret (256 bits, base64url); writes nothing
+  init [--force]                    create the keyring file: one current key and one API key
+  introduce [--kid K] [--secret-stdin]
+                                    add a "next" key: it verifies tokens but does not sign yet
+  promote [--kid K]                 make the next key (or K) current; the old current key stays
+                                    "previous" for the max token lifetime + clock tolerance
+  retire <kid>                      remove a previous, next or revoked key (live connections stay)
+  revoke <kid>                      mark a key revoked: its tokens are rejected and the live
+                                    connections it authenticated are closed
+  list                              show kids, states and expiry (never secrets)
+  api-add <id> [--secret-stdin]     add an API key for POST /tokens
+  api-remove <id>                   remove an API key
+Options:
+  --file F          the keyring file (default: RTCSTATS_KEYRING_FILE, else <RTCSTATS_DATA_DIR>/${GENERATED_KEYRING_NAME})
+  --secret-stdin    read the secret from stdin instead of generating one (never pass secrets as arguments)
+Exit status: 0 done, 1 refused (nothing written), 2 usage error.`;
+
+type Options = { kid?: string; force?: boolean; 'secret-stdin'?: boolean };
+
+/** Per command: how many positional arguments it takes and which options besides --file. */
+const COMMANDS: Record<string, { positionals: number; options: readonly (keyof Options)[] }> = {
+  generate: { positionals: 0, options: [] },
+  init: { positionals: 0, options: ['force'] },
+  introduce: { positionals: 0, options: ['kid', 'secret-stdin'] },
+  promote: { positionals: 0, options: ['kid'] },
+  retire: { positionals: 1, options: [] },
+  revoke: { positionals: 1, options: [] },
+  list: { positionals: 0, options: [] },
+  'api-add': { positionals: 1, options: ['secret-stdin'] },
+  'api-remove': { positionals: 1, options: [] },
+};
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      file: { type: 'string' },
+      kid: { type: 'string' },
+      force: { type: 'boolean' },
+      'secret-stdin': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return { help: true as const };
+  const [command, ...rest] = positionals;
+  if (command === undefined) throw new UsageError('missing command');
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (spec === undefined) throw new UsageError(`unknown command "${command}"`);
+  if (rest.length !== spec.positionals) {
+    throw new UsageError(spec.positionals === 0 ? `${command} takes no arguments` : `${command} takes exactly one argument`);
+  }
+  const allowed: readonly string[] = command === 'generate' ? spec.options : [...spec.options, 'file'];
+  const stray = Object.keys(values).find((name) => !allowed.includes(name));
+  if (stray !== undefined) throw new UsageError(`--${stray} does not apply to ${command}`);
+  return { help: false as const, command, arg: rest[0], values };
+}
+
+/** A secret piped in (e.g. from `generate` or a vault); one trailing newline is the pipe's, not the secret's. */
+function readSecretFromStdin(): string {
+  const secret = fs.readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  if (secret === '') throw new KeyringError('--secret-stdin: stdin was empty');
+  return secret;
+}
+
+function keyringFile(config: AppConfig, explicit: string | undefined): string {
+  if (explicit !== undefined) return path.resolve(explicit);
+  return config.jwt.keyringFile ?? path.join(config.dataDir, GENERATED_KEYRING_NAME);
+}
+
+function printList(file: string, spec: KeyringFileSpec): void {
+  const rows = listKeys(spec, new Date()).map((k) => [
+    k.kid,
+    k.state,
+    k.notAfter === undefined ? '-' : k.notAfter + (k.expired ? ' (expired)' : ''),
+  ]);
+  const table = [['KID', 'STATE', 'NOT AFTER'], ...rows];
+  const widths = [0, 1].map((c) => Math.max(...table.map((r) => r[c].length)));
+  const lines = table.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`);
+  const ids = (spec.apiKeys ?? []).map((a) => a.id);
+  lines.push(`API keys: ${ids.length === 0 ? '-' : ids.join(', ')}`, `file: ${file}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function run(command: string, arg: string | undefined, values: Options & { file?: string }): void {
+  const config = parseConfig(cliEnvironment());
+  const file = keyringFile(config, values.file);
+  // The server prefers RTCSTATS_JWT_SECRET over the data-directory file; say so rather than rotate a file nobody reads.
+  if (values.file === undefined && config.jwt.keyringFile === undefined && config.jwt.secret !== undefined) {
+    process.stderr.write(`keys: note: RTCSTATS_JWT_SECRET is set, so the server uses it and ignores ${file}\n`);
+  }
+  const now = new Date();
+  if (command === 'list') {
+    printList(file, readKeyringSpec(file));
+    return;
+  }
+  if (command === 'init') {
+    if (values.force !== true && fs.existsSync(file)) {
+      throw new KeyringError(`${file} already exists: pass --force to replace it (its keys would be lost)`);
+    }
+    const spec = initSpec(now);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeKeyringFileAtomic(file, spec, { overwrite: values.force === true });
+    report(`created ${file} (mode 0600)`, describeChanges({ keys: [], apiKeys: [] }, spec));
+    return;
+  }
+  const before = readKeyringSpec(file);
+  const secret = () => (values['secret-stdin'] ? readSecretFromStdin() : undefined);
+  const steps: Record<string, () => KeyringFileSpec> = {
+    introduce: () => introduceKey(before, { now, kid: values.kid, secret: secret() }),
+    // Every token the old current key signed must stay verifiable until it expires.
+    promote: () => promoteKey(before, { now, kid: values.kid, overlapSeconds: config.jwt.maxLifetimeSec + config.jwt.clockToleranceSec }),
+    retire: () => retireKey(before, arg!),
+    revoke: () => revokeKey(before, arg!),
+    'api-add': () => addApiKey(before, { id: arg!, key: secret() }),
+    'api-remove': () => removeApiKey(before, arg!),
+  };
+  const after = steps[command]();
+  writeKeyringFileAtomic(file, after);
+  report(`updated ${file}`, describeChanges(before, after));
+}
+
+function report(title: string, changes: string[]): void {
+  process.stdout.write([title + ':', ...changes.map((c) => `  ${c}`)].join('\n') + '\n');
+}
+
+function main(): number {
+  let parsed;
+  try {
+    parsed = parse(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`keys: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (parsed.command === 'generate') {
+    process.stdout.write(`${generateSecret()}\n`);
+    return 0;
+  }
+  try {
+    run(parsed.command, parsed.arg, parsed.values);
+    return 0;
+  } catch (err) {
+    // One line naming the problem; messages from the keyring code never contain a secret.
+    process.stderr.write(`keys: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = main();

@@ -198,6 +198,14 @@ export function closeFrame(code: number): Buffer {
  * frame; resolves with the server's close code (or null if the server sent none).
  */
 export function burstConnect(port: number, pathAndQuery: string, frames: readonly string[]): Promise<number | null> {
+  return rawFrames(port, pathAndQuery, frames.map((f) => clientFrame(f)), closeFrame(1000));
+}
+
+/**
+ * Raw-socket client: the upgrade request and the given (already encoded) frames in one write,
+ * then `last` a moment later; resolves with the close code of the server's close frame.
+ */
+export function rawFrames(port: number, pathAndQuery: string, frames: readonly Buffer[], last?: Buffer): Promise<number | null> {
   const key = crypto.randomBytes(16).toString('base64');
   const request =
     `GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -208,16 +216,19 @@ export function burstConnect(port: number, pathAndQuery: string, frames: readonl
       let received = Buffer.alloc(0);
       let serverClose: number | null = null;
       socket.on('connect', () => {
-        socket.write(Buffer.concat([Buffer.from(request), ...frames.map((f) => clientFrame(f))]));
+        socket.write(Buffer.concat([Buffer.from(request), ...frames]));
         // The close frame goes separately, so the server sees the frames before the close.
-        setTimeout(() => socket.write(closeFrame(1000)), 50);
+        if (last !== undefined) setTimeout(() => socket.write(last), 50);
       });
       socket.on('data', (chunk) => {
         received = Buffer.concat([received, chunk]);
         const end = received.indexOf('\r\n\r\n');
         if (end === -1) return;
         const frame = received.subarray(end + 4);
-        if (frame.length >= 4 && frame[0] === 0x88) serverClose = frame.readUInt16BE(2);
+        if (serverClose === null && frame.length >= 4 && frame[0] === 0x88) {
+          serverClose = frame.readUInt16BE(2);
+          socket.end();
+        }
       });
       socket.on('error', reject);
       socket.on('close', () => resolve(serverClose));

@@ -5,10 +5,12 @@ import { after, before, describe, it } from 'node:test';
 
 import {
   burstConnect,
+  clientFrame,
   closed,
   connect,
   FIXTURES,
   fixtureLines,
+  rawFrames,
   readDump,
   sendAndClose,
   sign,
@@ -242,6 +244,30 @@ describe('ingestion limits and liveness', () => {
       assert.equal(record.frameCount, 1);
     } finally {
       await again.close();
+    }
+  });
+
+  it('one client sending garbage never affects another client', async () => {
+    const t = await startApp();
+    try {
+      const good = await connect(t.url(`/${tokenQuery(sign({ rtcStats: { session: 'neighbour' } }))}`));
+      good.send('[1,null,"before",0]');
+      // Invalid UTF-8 in a text frame, then a reserved opcode: protocol errors on raw sockets.
+      const bad = [Buffer.from([0xc3, 0x28]), Buffer.from('x')];
+      const codes = await Promise.all([
+        rawFrames(t.port, `/${tokenQuery(sign({ rtcStats: { session: 'garbage-utf8' } }))}`, [clientFrame('[1,null,"ok",0]'), clientFrame(bad[0])]),
+        rawFrames(t.port, `/${tokenQuery(sign({ rtcStats: { session: 'garbage-opcode' } }))}`, [clientFrame('[1,null,"ok",0]'), clientFrame(bad[1], 0x3)]),
+      ]);
+      assert.deepEqual(codes, [1007, 1002]);
+      const utf8 = await waitForRecords(t, 1, { session: 'garbage-utf8' });
+      assert.equal(utf8[0].closeCode, 1007);
+      assert.deepEqual(readDump(utf8[0].location).slice(2, -1), ['[1,null,"ok",0]']);
+      assert.equal(good.readyState, good.OPEN);
+      assert.equal((await sendAndClose(good, ['[2,null,"after",1]'])).code, 1000);
+      const [record] = await waitForRecords(t, 1, { session: 'neighbour' });
+      assert.deepEqual(readDump(record.location).slice(2, -1), ['[1,null,"before",0]', '[2,null,"after",1]']);
+    } finally {
+      await t.close();
     }
   });
 

@@ -29,6 +29,8 @@ export interface AppConfig {
     readonly audience: string | undefined;
   };
   readonly maxPayload: number;
+  /** gzip level of finished dumps: 1 is about 2.5x cheaper in CPU than 6 for ~15% larger files. */
+  readonly gzipLevel: number;
   readonly pingIntervalMs: number;
   readonly logLevel: LogLevel;
 }
@@ -123,6 +125,7 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       audience: r.string('RTCSTATS_JWT_AUDIENCE'),
     },
     maxPayload: r.int('RTCSTATS_MAX_PAYLOAD', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+    gzipLevel: r.int('RTCSTATS_GZIP_LEVEL', 1, 1, 9),
     pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
   };

@@ -33,11 +33,16 @@ export interface SessionResult {
 
 const NL = Buffer.from('\n');
 
-// Close codes for protocol errors ws reports on a socket; it sends them to the peer itself.
+// Close codes ws sends to the peer for protocol errors (every other WS_ERR_* is a 1002).
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
   WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
   WS_ERR_INVALID_UTF8: 1007,
 };
+
+function protocolErrorCode(code: string | undefined): number | undefined {
+  if (code === undefined || !code.startsWith('WS_ERR_')) return undefined;
+  return WS_ERROR_CLOSE_CODES[code] ?? 1002;
+}
 
 export const CLOSE_UNSUPPORTED_DATA = 1003;
 export const CLOSE_INTERNAL_ERROR = 1011;
@@ -77,7 +82,7 @@ export class DumpSession {
     ws.on('message', this.onMessage);
     ws.on('pong', () => (this.alive = true));
     ws.on('error', (err: Error & { code?: string }) => {
-      this.closeCode ??= (err.code !== undefined && WS_ERROR_CLOSE_CODES[err.code]) || undefined;
+      this.closeCode ??= protocolErrorCode(err.code);
     });
     ws.once('close', (code: number) => this.finish(this.closeCode ?? code));
     ws.resume();

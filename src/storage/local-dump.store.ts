@@ -7,7 +7,10 @@ import type { DumpStore } from './dump-store.js';
 
 /** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
 export class LocalDumpStore implements DumpStore {
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly gzipLevel = 1,
+  ) {
     fs.mkdirSync(dir, { recursive: true });
   }
 
@@ -15,7 +18,7 @@ export class LocalDumpStore implements DumpStore {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
     const temp = `${target}.partial`;
     const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
-    await pipeline(fs.createReadStream(file), zlib.createGzip(), out);
+    await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
     const handle = await fs.promises.open(temp, 'r');
     try {
       await handle.sync();

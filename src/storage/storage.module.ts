@@ -12,7 +12,7 @@ import { LocalDumpStore } from './local-dump.store.js';
     {
       provide: DUMP_STORE,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new LocalDumpStore(path.join(config.dataDir, 'dumps')),
+      useFactory: (config: AppConfig) => new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel),
     },
   ],
   exports: [DUMP_STORE],

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Ingestion benchmark: this collector against the minimal `ws` + file baseline of
+# ../shared/bench (baseline-server.mjs), interleaved rounds in one run, replaying real
+# rtcstats.js frames. Prints medians, ranges and ratios (this/baseline); never one absolute time.
+#   bench/ingest.sh [--rounds N] [--scenarios 'ingest-50x2000 connect-500 badtoken-500'] [--pipeline]
+# --pipeline also compares Nest's @SubscribeMessage pipeline with a raw ws listener
+# (bench/nest-pipeline.mjs), the measurement behind the gateway's design.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${RTCSTATS_SHARED_DIR:-$ROOT/../shared}
+SCRATCH=${BENCH_SCRATCH:-${TMPDIR:-/tmp}/rtcstats-bench}
+ROUNDS=3
+SCENARIOS='ingest-50x2000 connect-500 badtoken-500'
+PIPELINE=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+  --rounds) ROUNDS=$2; shift 2 ;;
+  --scenarios) SCENARIOS=$2; shift 2 ;;
+  --pipeline) PIPELINE=1; shift ;;
+  *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+# ../shared may be read-only: run the harness from a scratch copy with its own node_modules.
+HARNESS=$SCRATCH/harness
+if [[ ! -d $HARNESS/node_modules ]]; then
+  rm -rf "$HARNESS" && mkdir -p "$SCRATCH" && cp -r "$SHARED/bench" "$HARNESS" && chmod -R u+w "$HARNESS"
+  (cd "$HARNESS" && npm ci --no-audit --no-fund --silent)
+fi
+(cd "$ROOT" && npm run --silent build)
+
+SECRET=bench-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+FRAMES=$SHARED/fixtures/rtcstats/chrome-loopback-90s.frames.jsonl
+OUT=$SCRATCH/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$SCRATCH/base" "$SCRATCH/ours"
+
+bash "$HARNESS/compare.sh" --secret "$SECRET" \
+  --a-name baseline --a-url ws://127.0.0.1:8190/ \
+  --a-cmd "exec node $HARNESS/baseline-server.mjs --port 8190 --dir $SCRATCH/base/out --secret $SECRET" \
+  --a-verify-dir "$SCRATCH/base/out" --a-clean-dir "$SCRATCH/base/out" \
+  --b-name collector --b-url ws://127.0.0.1:8191/ \
+  --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn node $ROOT/dist/src/main.js" \
+  --b-clean-dir "$SCRATCH/ours/data" \
+  --rounds "$ROUNDS" --scenarios "$SCENARIOS" --dump "$FRAMES" --methods '' --out-dir "$OUT/collector"
+
+if [[ $PIPELINE == 1 ]]; then
+  bash "$HARNESS/compare.sh" --secret "$SECRET" \
+    --a-name raw-listener --a-url ws://127.0.0.1:8192/ \
+    --a-cmd "cd $ROOT && exec node bench/nest-pipeline.mjs --mode raw --port 8192 --dir $SCRATCH/raw" \
+    --a-verify-dir "$SCRATCH/raw" --a-clean-dir "$SCRATCH/raw" \
+    --b-name nest-pipeline --b-url ws://127.0.0.1:8193/ \
+    --b-cmd "cd $ROOT && exec node bench/nest-pipeline.mjs --mode nest --port 8193 --dir $SCRATCH/nest" \
+    --b-verify-dir "$SCRATCH/nest" --b-clean-dir "$SCRATCH/nest" \
+    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods '' --out-dir "$OUT/pipeline"
+fi
+echo "results in $OUT"

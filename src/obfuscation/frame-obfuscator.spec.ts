@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import { FIXTURES } from '../../test/helpers.js';
+import { obfuscateCandidate, obfuscateFrame, obfuscateSdp } from './frame-obfuscator.js';
+
+const HOST_V4 = '192.0.2.2';
+const HOST_V6 = 'fd00::2';
+const MASKED_V4 = '192.0.2.x';
+const MASKED_V6 = 'fd00:0:0:x:x:x:x:x';
+/** Every way the recording machine's host addresses could be written. */
+const LEAKS = [
+  HOST_V4,
+  HOST_V6,
+  'fd00:0:0:0:0:0:0:2',
+  'fd00:0000:0000:0000:0000:0000:0000:0002',
+  'fd00::0002',
+  '::ffff:192.0.2.2',
+  '::ffff:c000:202',
+];
+
+function fixtureFrames(name: string): string[] {
+  return fs.readFileSync(path.join(FIXTURES, 'rtcstats', name), 'utf8').replace(/\n$/, '').split('\n');
+}
+
+function run(frame: string): string {
+  const out = obfuscateFrame(Buffer.from(frame));
+  return typeof out === 'string' ? out : out.toString('utf8');
+}
+
+function assertNoLeak(text: string): void {
+  const lower = text.toLowerCase();
+  for (const leak of LEAKS) assert.ok(!lower.includes(leak), `${leak} leaks in ${text}`);
+}
+
+for (const name of ['chrome-loopback-30s.frames.jsonl', 'chrome-loopback-90s.frames.jsonl']) {
+  describe(`replaying ${name}`, () => {
+    const frames = fixtureFrames(name);
+    const results = frames.map((f) => {
+      const input = Buffer.from(f);
+      return { frame: f, input, output: obfuscateFrame(input) };
+    });
+    const changed = results.filter((r) => r.output !== r.input);
+
+    it('leaves no host address in any form', () => {
+      for (const { output } of results) assertNoLeak(output.toString());
+    });
+
+    it('returns every frame without an address as the same Buffer', () => {
+      for (const { frame, input, output } of results) {
+        if (!frame.includes(HOST_V4) && !frame.includes(HOST_V6)) assert.equal(output, input, frame);
+      }
+    });
+
+    it('changes frames with an address only where the address was', () => {
+      // 4 candidates per address family (20 and 10 for both PCs) and the first getStats per PC.
+      assert.equal(changed.length, 10);
+      for (const { frame, output } of changed) {
+        assert.equal(typeof output, 'string');
+        const restored = (output as string).replaceAll(MASKED_V4, HOST_V4).replaceAll(MASKED_V6, HOST_V6);
+        assert.equal(restored, frame);
+      }
+    });
+
+    it('keeps the candidate text as Chrome wrote it around the masked address', () => {
+      const candidates = changed.filter((r) => r.frame.startsWith('[20,') || r.frame.startsWith('[10,'));
+      assert.equal(candidates.length, 8);
+      for (const { output } of candidates) {
+        const candidate = JSON.parse(output as string)[2].candidate as string;
+        assert.match(candidate, /^candidate:\d+ 1 udp \d+ (192\.0\.2\.x|fd00:0:0:x:x:x:x:x) \d+ typ host generation 0 ufrag \w+ network-id [12]$/);
+      }
+    });
+
+    it('masks the getStats candidate addresses', () => {
+      const stats = changed.filter((r) => r.frame.startsWith('["g",'));
+      assert.equal(stats.length, 2);
+      for (const { output } of stats) {
+        const reports = Object.values(JSON.parse(output as string)[2] as Record<string, Record<string, unknown>>);
+        const addresses = reports.filter((r) => r !== null && typeof r === 'object' && '134' in r).map((r) => r['134']);
+        assert.ok(addresses.length >= 2);
+        for (const a of addresses) assert.ok(a === MASKED_V4 || a === MASKED_V6, String(a));
+      }
+    });
+  });
+}
+
+describe('candidates', () => {
+  it('keeps relay addresses and masks raddr', () => {
+    const relay = 'candidate:4 1 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.7 rport 61665 generation 0 network-id 1';
+    const frame = `[20,"PC_0",{"candidate":"${relay}","sdpMid":"0","sdpMLineIndex":0},3]`;
+    assert.equal(run(frame), frame.replace('raddr 203.0.113.7', 'raddr 203.0.113.x'));
+  });
+
+  it('masks srflx address and raddr, keeps tcp candidates intact otherwise', () => {
+    assert.equal(
+      obfuscateCandidate('candidate:3 1 udp 1686052607 203.0.113.7 50000 typ srflx raddr 192.0.2.2 rport 61665 generation 0'),
+      'candidate:3 1 udp 1686052607 203.0.113.x 50000 typ srflx raddr 192.0.2.x rport 61665 generation 0',
+    );
+    assert.equal(
+      obfuscateCandidate('candidate:5 1 tcp 1518280447 2001:db8:85a3::7334 9 typ host tcptype active generation 0'),
+      'candidate:5 1 tcp 1518280447 2001:db8:85a3:x:x:x:x:x 9 typ host tcptype active generation 0',
+    );
+  });
+
+  it('keeps mDNS names and Firefox unspecified raddr', () => {
+    const mdns = 'candidate:0 1 UDP 2122252543 3f1a9c2e-7b4d-4e8f-9a1b-2c3d4e5f6a7b.local 54321 typ host';
+    const ff = 'candidate:1 1 UDP 1686052863 203.0.113.7 54321 typ srflx raddr 0.0.0.0 rport 0';
+    assert.equal(obfuscateCandidate(mdns), mdns);
+    assert.equal(obfuscateCandidate(ff), ff.replace('203.0.113.7', '203.0.113.x'));
+  });
+
+  it('returns end-of-candidates and null candidates unchanged', () => {
+    for (const frame of ['[20,"PC_0",null,5]', '[20,"PC_0",{"candidate":"","sdpMid":"0"},5]']) {
+      const input = Buffer.from(frame);
+      assert.equal(obfuscateFrame(input), input);
+    }
+  });
+
+  it('falls back to the text scan for a candidate of unexpected shape', () => {
+    assert.equal(run('[10,"PC_0",{"candidate":["192.0.2.2",1]},"10-0",1]'), '[10,"PC_0",{"candidate":["192.0.2.x",1]},"10-0",1]');
+    assert.equal(obfuscateCandidate('candidate:1 1 udp 1 192.0.2.2 9'), 'candidate:1 1 udp 1 192.0.2.x 9');
+  });
+});
+
+describe('SDP', () => {
+  const offer = fixtureFrames('chrome-loopback-30s.frames.jsonl').find((f) => f.startsWith('[3,'))!;
+
+  it('leaves the fixture SDP (already 0.0.0.0) byte-identical', () => {
+    const input = Buffer.from(offer);
+    assert.equal(obfuscateFrame(input), input);
+  });
+
+  it('rewrites c= and a=rtcp: lines and candidate lines, nothing else', () => {
+    const sdp = JSON.parse(offer)[2].sdp as string;
+    const dirty = sdp
+      .replace('c=IN IP4 0.0.0.0', 'c=IN IP4 192.0.2.2')
+      .replace('a=rtcp:9 IN IP4 0.0.0.0', 'a=rtcp:50000 IN IP6 fd00::2')
+      .replace(
+        'a=ice-ufrag:',
+        'a=candidate:1 1 udp 2122194687 192.0.2.2 33854 typ host generation 0\r\n' +
+          'a=candidate:4 1 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.7 rport 33854\r\na=ice-ufrag:',
+      );
+    const expected = sdp.replace(
+      'a=ice-ufrag:',
+      'a=candidate:1 1 udp 2122194687 192.0.2.x 33854 typ host generation 0\r\n' +
+        'a=candidate:4 1 udp 41885439 198.51.100.9 3478 typ relay raddr 203.0.113.x rport 33854\r\na=ice-ufrag:',
+    );
+    assert.equal(obfuscateSdp(dirty), expected);
+    const frame = offer.replace(JSON.stringify(sdp), JSON.stringify(dirty));
+    assert.equal(run(frame), offer.replace(JSON.stringify(sdp), JSON.stringify(expected)));
+  });
+
+  it('masks host addresses in o= lines, keeps the 127.0.0.1 Chrome writes', () => {
+    assert.equal(obfuscateSdp('v=0\r\no=- 1 2 IN IP4 192.0.2.2\r\n'), 'v=0\r\no=- 1 2 IN IP4 192.0.2.x\r\n');
+    assert.equal(obfuscateSdp('v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n'), 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n');
+  });
+});
+
+describe('getStats', () => {
+  it('masks address unless relay, relatedAddress always, removes ip, keeps the rest byte for byte', () => {
+    const frame =
+      '["g","PC_0",{"5":{"116":"udp","134":"192.0.2.2","135":1,"136":"host","ip":"192.0.2.2","type":8},' +
+      '"6":{"134":"198.51.100.9","136":"relay","141":"203.0.113.7","type":8},' +
+      '"7":{"134":"203.0.113.8"},"8":null,"9":{"80":2},' +
+      '"10":{"address":"fd00::2","relatedAddress":"2001:db8:85a3::1","candidateType":"srflx","ip":"fd00::2"},' +
+      '"11":{"ip":"192.0.2.2"},"t":1795841086594},"connected-0",1000]';
+    const expected =
+      '["g","PC_0",{"5":{"116":"udp","134":"192.0.2.x","135":1,"136":"host","type":8},' +
+      '"6":{"134":"198.51.100.9","136":"relay","141":"203.0.113.x","type":8},' +
+      '"7":{"134":"203.0.113.x"},"8":null,"9":{"80":2},' +
+      '"10":{"address":"fd00:0:0:x:x:x:x:x","relatedAddress":"2001:db8:85a3:x:x:x:x:x","candidateType":"srflx"},' +
+      '"11":{},"t":1795841086594},"connected-0",1000]';
+    assert.equal(run(frame), expected);
+  });
+
+  it('removes an ip holding no address, in any position', () => {
+    assert.equal(run('["g","PC_0",{"1":{"ip":"a.local","ip":null,"80":1,"ip":"","81":2,"ip":1}},5]'), '["g","PC_0",{"1":{"80":1,"81":2}},5]');
+  });
+
+  it('returns deltas without an address as the same Buffer', () => {
+    const input = Buffer.from('["g","PC_0",{"2":{"41":3451,"76":0.003,"80":2332},"t":1795841086622},1000]');
+    assert.equal(obfuscateFrame(input), input);
+  });
+});
+
+describe('frames that are not JSON', () => {
+  it('are masked by the text scan', () => {
+    const frames = fixtureFrames('chrome-loopback-30s.frames.jsonl');
+    const candidate = frames.find((f) => f.startsWith('[20,') && f.includes(HOST_V6))!;
+    const stats = frames.find((f) => f.startsWith('["g",') && f.includes(HOST_V4))!;
+    for (const truncated of [candidate.slice(0, -3), stats.slice(0, 1500), `garbage ${HOST_V4} and ${HOST_V6}`]) {
+      const out = run(truncated);
+      assertNoLeak(out);
+      assert.ok(out.includes(MASKED_V4) || out.includes(MASKED_V6), out);
+    }
+  });
+
+  it('are returned as the same Buffer when nothing in them looks like an address', () => {
+    const input = Buffer.from('[39,null,{"truncated":');
+    assert.equal(obfuscateFrame(input), input);
+  });
+
+  it('never throw', () => {
+    for (const odd of ['', '"192.0.2.2"', '{"134":"192.0.2.2"}', '[20]', '[20,"PC_0","192.0.2.2",1]', '["g","PC_0",[1,"192.0.2.2"],1]', '\u00ff\u0000 1.2.3.4']) {
+      const out = run(odd);
+      assert.ok(!out.includes('1.2.3.4') && !out.includes(HOST_V4), out);
+    }
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * IP obfuscation of rtcstats frames before they are stored (protocol.md section 6), as a
+ * FrameTransform. Frames are rewritten in place: only the masked values change, every other byte
+ * stays as the client sent it, and a frame with nothing to mask is returned as the same Buffer.
+ */
+import { maskAddressesInText, obfuscateAddress } from './ip-address.js';
+import { applyEdits, type Edit, elements, type Member, members, removeMembers, skipWhitespace } from './json-spans.js';
+
+// Compressed ids of rtcstats#5.0, and the plain names a client sends with compression off.
+const CANDIDATE_METHODS = new Set<unknown>([10, 20, 'addIceCandidate', 'onicecandidate']);
+const SDP_METHODS = new Set<unknown>([
+  3, 5, 6, 7, 8,
+  'createOfferOnSuccess', 'createAnswerOnSuccess', 'setLocalDescription', 'setLocalDescriptionOnSuccess', 'setRemoteDescription',
+]);
+const STATS_METHODS = new Set<unknown>(['g', 'getStats', 'getstats']);
+
+// getStats report keys, compressed and plain.
+const ADDRESS_KEYS = new Set(['134', 'address']);
+const TYPE_KEYS = new Set(['136', 'candidateType']);
+const RELATED_KEYS = new Set(['141', 'relatedAddress']);
+const REMOVED_KEY = 'ip';
+
+// Pre-checks on a latin1 view of the raw bytes (one char per byte, no UTF-8 decoding, no parse).
+// A frame matching neither holds nothing to rewrite. ADDRESS_HINT matches every IPv4 dotted quad,
+// every IPv6 form (all have two colons with at most four hex digits between; in valid JSON that
+// only happens inside strings, so ordinary structure never matches) and \u escapes of address
+// characters. Most getStats deltas match neither and cost one decode and two regex tests.
+const ADDRESS_HINT = /\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:|\\u00[2-6]/;
+const STATS_FRAME = /^\s*\[\s*"(?:g|getStats|getstats)"\s*,/;
+const STATS_KEY_HINT = /"(?:134|141|address|relatedAddress|ip)"\s*:/;
+
+const C_LINE = 'c=IN IP4 0.0.0.0';
+const RTCP_LINE = 'a=rtcp:9 IN IP4 0.0.0.0';
+const SDP_LINE = /^(?:c=|a=rtcp:|a=candidate:|a=remote-candidates:|o=)[^\r\n]*/gm;
+
+/**
+ * One ICE candidate (`candidate:...`, with or without `a=`): the connection address is obfuscated
+ * unless `typ relay` (TURN addresses are kept to group sessions by server), `raddr` always.
+ * Only those tokens change; a candidate not in the RFC 8839 layout gets the text scan instead.
+ */
+export function obfuscateCandidate(candidate: string): string {
+  const tokens = [...candidate.matchAll(/\S+/g)];
+  if (tokens.length < 8 || !/^(?:a=)?candidate:/i.test(tokens[0][0]) || tokens[6][0].toLowerCase() !== 'typ') {
+    return maskAddressesInText(candidate);
+  }
+  const edits: Edit[] = [];
+  const mask = (t: RegExpMatchArray) => {
+    const next = obfuscateAddress(t[0]);
+    if (next !== t[0]) edits.push({ start: t.index!, end: t.index! + t[0].length, replacement: next });
+  };
+  if (tokens[7][0].toLowerCase() !== 'relay') mask(tokens[4]);
+  // Every token is checked, not only the name positions, so a malformed tail cannot hide a raddr.
+  for (let i = 8; i + 1 < tokens.length; i++) if (tokens[i][0].toLowerCase() === 'raddr') mask(tokens[i + 1]);
+  return applyEdits(candidate, edits);
+}
+
+/**
+ * An SDP blob: `c=` and `a=rtcp:` lines are replaced by their 0.0.0.0 forms (only when they
+ * differ), candidate lines go through obfuscateCandidate; `o=` and `a=remote-candidates:` lines,
+ * which can also carry host addresses, get the text scan (Chrome's `o=` 127.0.0.1 is kept).
+ */
+export function obfuscateSdp(sdp: string): string {
+  return sdp.replace(SDP_LINE, (line) => {
+    if (line.startsWith('c=')) return C_LINE;
+    if (line.startsWith('a=rtcp:')) return RTCP_LINE;
+    if (line.startsWith('a=candidate:')) return `a=${obfuscateCandidate(line.slice(2))}`;
+    return maskAddressesInText(line);
+  });
+}
+
+/** The `value` element of a frame known to be a JSON array of at least three elements. */
+function valueSpan(text: string) {
+  return elements(text, skipWhitespace(text, 0), 3)[2];
+}
+
+/** Rewrites the string member(s) `field` of the frame's value object with fn. */
+function rewriteField(text: string, field: string, fn: (s: string) => string): string {
+  const value = valueSpan(text);
+  const first = text[value.start];
+  if (first === 'n') return text; // null: end of gathering, setLocalDescription() without arguments
+  if (first !== '{') return maskAddressesInText(text);
+  const edits: Edit[] = [];
+  for (const m of members(text, value.start)) {
+    if (m.key !== field) continue;
+    const old: unknown = JSON.parse(text.slice(m.start, m.end));
+    if (typeof old !== 'string') return maskAddressesInText(text);
+    const next = fn(old);
+    if (next !== old) edits.push({ start: m.start, end: m.end, replacement: JSON.stringify(next) });
+  }
+  return applyEdits(text, edits);
+}
+
+function rewriteReport(text: string, fields: readonly Member[], edits: Edit[]): void {
+  const decode = (m: Member): unknown => JSON.parse(text.slice(m.start, m.end));
+  const types = fields.filter((f) => TYPE_KEYS.has(f.key)).map(decode);
+  // A delta may carry the address without its type: then it is not known to be relay.
+  const relay = types.length > 0 && types.every((t) => t === 'relay');
+  for (const f of fields) {
+    if (!RELATED_KEYS.has(f.key) && !(ADDRESS_KEYS.has(f.key) && !relay)) continue;
+    const old = decode(f);
+    if (typeof old === 'string') {
+      const next = obfuscateAddress(old);
+      if (next !== old) edits.push({ start: f.start, end: f.end, replacement: JSON.stringify(next) });
+    } else {
+      const raw = text.slice(f.start, f.end);
+      const next = maskAddressesInText(raw);
+      if (next !== raw) edits.push({ start: f.start, end: f.end, replacement: next });
+    }
+  }
+  removeMembers(fields, (f) => f.key === REMOVED_KEY, edits);
+}
+
+/** getStats: value is `{reportId: report | null, ..., t: timestamp}`. */
+function rewriteStats(text: string): string {
+  const value = valueSpan(text);
+  if (text[value.start] !== '{') return maskAddressesInText(text);
+  const edits: Edit[] = [];
+  for (const report of members(text, value.start)) {
+    if (text[report.start] === '{') rewriteReport(text, members(text, report.start), edits);
+  }
+  return applyEdits(text, edits);
+}
+
+function rewrite(text: string): string {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    // Not JSON: stored anyway (the protocol never drops a frame), but its structure is unknown,
+    // so every address-like substring is masked by the text scan; no raw address reaches disk.
+    return maskAddressesInText(text);
+  }
+  if (!Array.isArray(frame) || frame.length < 3) return maskAddressesInText(text);
+  const method: unknown = frame[0];
+  if (CANDIDATE_METHODS.has(method)) return rewriteField(text, 'candidate', obfuscateCandidate);
+  if (SDP_METHODS.has(method)) return rewriteField(text, 'sdp', obfuscateSdp);
+  if (STATS_METHODS.has(method)) return rewriteStats(text);
+  return text;
+}
+
+/** The FrameTransform: the same Buffer when nothing changes, else the rewritten text. */
+export function obfuscateFrame(frame: Buffer): Buffer | string {
+  const probe = frame.toString('latin1');
+  if (!ADDRESS_HINT.test(probe) && !(STATS_FRAME.test(probe) && STATS_KEY_HINT.test(probe))) return frame;
+  const text = frame.toString('utf8');
+  let out: string;
+  try {
+    out = rewrite(text);
+  } catch {
+    // Never throw on the ingestion path: any shape the rewriters did not expect gets the text scan.
+    out = maskAddressesInText(text);
+  }
+  return out === text ? frame : out;
+}

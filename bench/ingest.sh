@@ -4,7 +4,8 @@
 # rtcstats.js frames. Prints medians, ranges and ratios (this/baseline); never one absolute time.
 #   bench/ingest.sh [--rounds N] [--scenarios 'ingest-50x2000 connect-500 badtoken-500'] [--pipeline]
 # --pipeline also compares Nest's @SubscribeMessage pipeline with a raw ws listener
-# (bench/nest-pipeline.mjs), the measurement behind the gateway's design.
+# (bench/nest-pipeline.mjs), the measurement behind the gateway's design; --obfuscation compares
+# the collector with RTCSTATS_OBFUSCATE_IPS off (A) and on (B) replaying the 90 s Chrome session.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${RTCSTATS_SHARED_DIR:-$ROOT/../shared}
@@ -12,11 +13,13 @@ SCRATCH=${BENCH_SCRATCH:-${TMPDIR:-/tmp}/rtcstats-bench}
 ROUNDS=3
 SCENARIOS='ingest-50x2000 connect-500 badtoken-500'
 PIPELINE=0
+OBFUSCATION=0
 while [[ $# -gt 0 ]]; do
   case $1 in
   --rounds) ROUNDS=$2; shift 2 ;;
   --scenarios) SCENARIOS=$2; shift 2 ;;
   --pipeline) PIPELINE=1; shift ;;
+  --obfuscation) OBFUSCATION=1; shift ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -52,5 +55,14 @@ if [[ $PIPELINE == 1 ]]; then
     --b-cmd "cd $ROOT && exec node bench/nest-pipeline.mjs --mode nest --port 8193 --dir $SCRATCH/nest" \
     --b-verify-dir "$SCRATCH/nest" --b-clean-dir "$SCRATCH/nest" \
     --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods '' --out-dir "$OUT/pipeline"
+fi
+if [[ $OBFUSCATION == 1 ]]; then
+  collector() { # $1 port, $2 obfuscation on/off
+    echo "cd $SCRATCH/ours && exec env RTCSTATS_PORT=$1 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data-$2 RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn RTCSTATS_OBFUSCATE_IPS=$2 node $ROOT/dist/src/main.js"
+  }
+  bash "$HARNESS/compare.sh" --secret "$SECRET" \
+    --a-name obfuscation-off --a-url ws://127.0.0.1:8194/ --a-cmd "$(collector 8194 false)" --a-clean-dir "$SCRATCH/ours/data-false" \
+    --b-name obfuscation-on --b-url ws://127.0.0.1:8195/ --b-cmd "$(collector 8195 true)" --b-clean-dir "$SCRATCH/ours/data-true" \
+    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods '' --out-dir "$OUT/obfuscation"
 fi
 echo "results in $OUT"

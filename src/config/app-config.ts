@@ -1,5 +1,7 @@
 import path from 'node:path';
 
+import { TrustedProxies } from '../ingestion/client-address.js';
+
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -32,6 +34,10 @@ export interface AppConfig {
   /** gzip level of finished dumps: 1 is about 2.5x cheaper in CPU than 6 for ~15% larger files. */
   readonly gzipLevel: number;
   readonly pingIntervalMs: number;
+  /** Mask IP addresses in frames and metadata before anything is written. */
+  readonly obfuscateIps: boolean;
+  /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
+  readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
 }
 
@@ -80,6 +86,20 @@ class Reader {
     return n;
   }
 
+  /** A comma-separated list, checked by `validate` (which throws with the problem). */
+  list(name: string, validate: (entries: string[]) => unknown): string[] {
+    const entries = (this.string(name) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    try {
+      validate(entries);
+    } catch (err) {
+      throw new ConfigError(`${name}: ${(err as Error).message}`);
+    }
+    return entries;
+  }
+
   bool(name: string, def: boolean): boolean {
     const raw = this.string(name)?.toLowerCase();
     if (raw === undefined) return def;
@@ -126,6 +146,8 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     },
     maxPayload: r.int('RTCSTATS_MAX_PAYLOAD', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     gzipLevel: r.int('RTCSTATS_GZIP_LEVEL', 1, 1, 9),
+    obfuscateIps: r.bool('RTCSTATS_OBFUSCATE_IPS', true),
+    trustedProxies: r.list('RTCSTATS_TRUSTED_PROXIES', (entries) => new TrustedProxies(entries)),
     pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
   };

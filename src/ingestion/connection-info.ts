@@ -54,10 +54,10 @@ export function connectionInfo(
   id: string,
   startTime: number,
   auth: { kid: string | null; claims: RtcStatsClaims },
+  remoteAddresses: readonly string[],
 ): ConnectionInfo {
   const url = request.url ?? '/';
   const q = url.indexOf('?');
-  const remote = request.socket.remoteAddress;
   return {
     id,
     startTime,
@@ -65,7 +65,7 @@ export function connectionInfo(
     path: q === -1 ? url : url.slice(0, q),
     origin: header(request, 'origin'),
     userAgent: header(request, 'user-agent'),
-    remoteAddresses: remote === undefined ? [] : [remote],
+    remoteAddresses,
     clientProtocol: header(request, 'sec-websocket-protocol'),
     kid: auth.kid,
     claims: auth.claims,

@@ -12,9 +12,12 @@ import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import type { Keyring } from '../config/keyring.js';
 import { KeyringService } from '../config/keyring.service.js';
+import { obfuscateAddress } from '../obfuscation/ip-address.js';
+import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
+import { TrustedProxies } from './client-address.js';
 import { connectionInfo } from './connection-info.js';
 import { DumpFinalizer } from './dump-finalizer.service.js';
-import { DumpSession } from './dump-session.js';
+import { DumpSession, type FrameTransform } from './dump-session.js';
 
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_GOING_AWAY = 1001;
@@ -32,6 +35,8 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   private readonly sessions = new Set<DumpSession>();
   private readonly finalizing = new Set<Promise<void>>();
   private readonly workDir: string;
+  private readonly proxies: TrustedProxies;
+  private readonly transform: FrameTransform | null;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -43,6 +48,8 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left by a previous run stay here untouched: they are recoverable.
     this.workDir = path.join(config.dataDir, 'work');
+    this.proxies = new TrustedProxies(config.trustedProxies);
+    this.transform = config.obfuscateIps ? obfuscateFrame : null;
     fs.mkdirSync(this.workDir, { recursive: true });
   }
 
@@ -65,10 +72,10 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
       return;
     }
     const id = crypto.randomUUID();
-    const info = connectionInfo(request, id, Date.now(), decision);
+    const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
     const session = new DumpSession(info, ws, {
       file: path.join(this.workDir, `${id}.jsonl`),
-      transform: null,
+      transform: this.transform,
       writeBufferBytes: WRITE_BUFFER_BYTES,
       now: Date.now,
     });
@@ -82,6 +89,12 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.finalizing.add(finalized);
     this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
     session.start();
+  }
+
+  private remoteAddresses(request: IncomingMessage): string[] {
+    const client = this.proxies.clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for']);
+    if (client === undefined) return [];
+    return [this.config.obfuscateIps ? obfuscateAddress(client) : client];
   }
 
   /** Emergency revoke: connections authenticated with a revoked key are closed; their dumps are kept. */

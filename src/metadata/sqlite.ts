@@ -14,6 +14,9 @@ export async function openSqliteMetadataStore(file: string): Promise<KyselyMetad
   // WAL lets readers (operators' queries) run while the collector writes.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
+  // With WAL, NORMAL syncs at checkpoints instead of every commit: a power loss can drop the
+  // last records but never corrupts the database (dumps themselves are fsynced by the store).
+  sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrateToLatest(db);
   return new KyselyMetadataStore(db);

@@ -31,6 +31,9 @@ if [[ ! -d $HARNESS/node_modules ]]; then
   (cd "$HARNESS" && npm ci --no-audit --no-fund --silent)
 fi
 (cd "$ROOT" && npm run --silent build)
+# Run a snapshot of the build, so rebuilding the work tree during a long run changes nothing.
+APP=$SCRATCH/app
+rm -rf "$APP" && mkdir -p "$APP" && cp -r "$ROOT/dist" "$ROOT/package.json" "$APP/" && ln -s "$ROOT/node_modules" "$APP/node_modules"
 
 SECRET=bench-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 FRAMES=$SHARED/fixtures/rtcstats/chrome-loopback-90s.frames.jsonl
@@ -42,7 +45,7 @@ bash "$HARNESS/compare.sh" --secret "$SECRET" \
   --a-cmd "exec node $HARNESS/baseline-server.mjs --port 8190 --dir $SCRATCH/base/out --secret $SECRET" \
   --a-verify-dir "$SCRATCH/base/out" --a-clean-dir "$SCRATCH/base/out" \
   --b-name collector --b-url ws://127.0.0.1:8191/ \
-  --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn node $ROOT/dist/src/main.js" \
+  --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn node $APP/dist/src/main.js" \
   --b-clean-dir "$SCRATCH/ours/data" \
   --rounds "$ROUNDS" --scenarios "$SCENARIOS" --dump "$FRAMES" --methods '' --out-dir "$OUT/collector"
 
@@ -58,7 +61,7 @@ if [[ $PIPELINE == 1 ]]; then
 fi
 if [[ $OBFUSCATION == 1 ]]; then
   collector() { # $1 port, $2 obfuscation on/off
-    echo "cd $SCRATCH/ours && exec env RTCSTATS_PORT=$1 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data-$2 RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn RTCSTATS_OBFUSCATE_IPS=$2 node $ROOT/dist/src/main.js"
+    echo "cd $SCRATCH/ours && exec env RTCSTATS_PORT=$1 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data-$2 RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn RTCSTATS_OBFUSCATE_IPS=$2 node $APP/dist/src/main.js"
   }
   bash "$HARNESS/compare.sh" --secret "$SECRET" \
     --a-name obfuscation-off --a-url ws://127.0.0.1:8194/ --a-cmd "$(collector 8194 false)" --a-clean-dir "$SCRATCH/ours/data-false" \

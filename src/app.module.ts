@@ -3,8 +3,9 @@ import { Module } from '@nestjs/common';
 import { AppConfigModule } from './config/app-config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestionModule } from './ingestion/ingestion.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
 
 @Module({
-  imports: [AppConfigModule, HealthModule, IngestionModule],
+  imports: [AppConfigModule, HealthModule, IngestionModule, TokensModule],
 })
 export class AppModule {}

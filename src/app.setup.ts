@@ -1,9 +1,26 @@
 import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
+import { API_KEY_SCHEME } from './tokens/tokens.controller.js';
+
+/** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
+export const JSON_BODY_LIMIT = '4kb';
 
 /** Wiring shared by main.ts and the end-to-end tests, so tests boot the app exactly as production does. */
 export function setupApp(app: INestApplication): INestApplication {
   app.useWebSocketAdapter(new RtcstatsWsAdapter(app));
+  (app as NestExpressApplication).useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  const openApi = new DocumentBuilder()
+    .setTitle('rtcstats collector')
+    .setDescription(
+      'HTTP API of the WebRTC statistics collector. Browsers stream statistics over a WebSocket ' +
+        '(?rtcstats-token=<client token>); app backends mint client tokens with POST /tokens.',
+    )
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'API key (RTCSTATS_API_KEYS or the keyring file\'s apiKeys)' }, API_KEY_SCHEME)
+    .build();
+  // A factory: the document is built on the first request to /docs, not at every boot.
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
   return app;
 }

@@ -46,6 +46,14 @@ async function bootstrap(): Promise<void> {
     const keyring = app.get(KeyringService);
     log.log(`Clients connect to ${url}?rtcstats-token=<JWT>; get one with: npm run token -- --user alice --url ${url}`);
     if (keyring.file !== undefined) log.log(`Signing keys are in ${keyring.file}`);
+    const apiKey = keyring.generated ? keyring.get()?.apiKeys[0] : undefined;
+    if (apiKey !== undefined) {
+      // Straight to stdout, not through the logger: this one line is meant to hold a secret, once.
+      process.stdout.write(
+        `\nAPI key for POST /tokens (id "${apiKey.id}"): ${apiKey.key.toString('utf8')}\n` +
+          `It will not be shown again; it is stored in ${keyring.file} ("apiKeys").\n\n`,
+      );
+    }
   }
 }
 

@@ -1,6 +1,8 @@
+import crypto from 'node:crypto';
 import path from 'node:path';
 
 import { TrustedProxies } from '../ingestion/client-address.js';
+import { type ApiKey, MIN_SECRET_BYTES } from './keyring.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -29,6 +31,17 @@ export interface AppConfig {
     readonly maxLifetimeSec: number;
     readonly issuer: string | undefined;
     readonly audience: string | undefined;
+  };
+  readonly tokens: {
+    /** API keys for POST /tokens from RTCSTATS_API_KEYS (the keyring file may add more). */
+    readonly apiKeys: readonly ApiKey[];
+    /** Public WebSocket URL of the collector (ws:// or wss://), to return ready-to-use URLs. */
+    readonly publicUrl: string | undefined;
+    /** Successful-auth requests allowed per API key per window. */
+    readonly rateLimit: number;
+    /** Failed API key authentications allowed per client IP per window. */
+    readonly authFailureLimit: number;
+    readonly rateLimitWindowSec: number;
   };
   readonly maxPayload: number;
   /** gzip level of finished dumps: 1 is about 2.5x cheaper in CPU than 6 for ~15% larger files. */
@@ -108,6 +121,40 @@ class Reader {
     throw new ConfigError(`${name} must be true or false (got "${raw}")`);
   }
 
+  /** A ws:// or wss:// URL; the message never echoes more than the variable's name and the rule. */
+  wsUrl(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} must be a ws:// or wss:// URL (got "${raw}")`);
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw new ConfigError(`${name} must be a ws:// or wss:// URL (got "${raw}")`);
+    }
+    return url.toString();
+  }
+
+  /** Comma-separated secrets; errors name the variable and the position, never the value. */
+  apiKeys(name: string): ApiKey[] {
+    const raw = this.env(name);
+    if (raw === undefined || raw.trim() === '') return [];
+    const seen = new Set<string>();
+    return raw.split(',').map((item, i) => {
+      const key = item.trim();
+      const bytes = Buffer.byteLength(key, 'utf8');
+      if (bytes < MIN_SECRET_BYTES) {
+        throw new ConfigError(`${name}: key ${i + 1} is ${bytes} bytes, at least ${MIN_SECRET_BYTES} are required`);
+      }
+      const digest = crypto.createHash('sha256').update(key).digest('hex');
+      if (seen.has(digest)) throw new ConfigError(`${name}: key ${i + 1} repeats an earlier key`);
+      seen.add(digest);
+      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8') };
+    });
+  }
+
   oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
     const raw = this.string(name);
     if (raw === undefined) return def;
@@ -143,6 +190,13 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       maxLifetimeSec: r.duration('RTCSTATS_JWT_MAX_LIFETIME', 24 * 3600, 60, 30 * 86400),
       issuer: r.string('RTCSTATS_JWT_ISSUER'),
       audience: r.string('RTCSTATS_JWT_AUDIENCE'),
+    },
+    tokens: {
+      apiKeys: r.apiKeys('RTCSTATS_API_KEYS'),
+      publicUrl: r.wsUrl('RTCSTATS_PUBLIC_URL'),
+      rateLimit: r.int('RTCSTATS_TOKENS_RATE_LIMIT', 600, 1, 1_000_000_000),
+      authFailureLimit: r.int('RTCSTATS_AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
+      rateLimitWindowSec: r.duration('RTCSTATS_RATE_LIMIT_WINDOW', 60, 1, 86400),
     },
     maxPayload: r.int('RTCSTATS_MAX_PAYLOAD', 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     gzipLevel: r.int('RTCSTATS_GZIP_LEVEL', 1, 1, 9),

@@ -10,6 +10,8 @@ export interface GenerateAuthTokenOptions {
   kid?: string;
   issuer?: string;
   audience?: string;
+  /** The iat claim (epoch seconds), and the start of `expiresIn`; default: now. */
+  issuedAt?: number;
 }
 
 /**
@@ -28,7 +30,8 @@ export function generateAuthToken(
   for (const name of ['user', 'session', 'conference'] as const) {
     if (rtcStatsClaims[name] !== undefined) rtcStats[name] = rtcStatsClaims[name];
   }
-  return jwt.sign({ rtcStats }, key, {
+  const payload = options.issuedAt === undefined ? { rtcStats } : { rtcStats, iat: options.issuedAt };
+  return jwt.sign(payload, key, {
     algorithm: 'HS256',
     expiresIn: expiresIn as jwt.SignOptions['expiresIn'],
     ...(options.kid !== undefined && { keyid: options.kid }),

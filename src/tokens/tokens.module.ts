@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { ThrottlerModule } from '@nestjs/throttler';
+
+import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/app-config.token.js';
+import { CLOCK } from './clock.js';
+import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
+import { TokensController } from './tokens.controller.js';
+import { TokensService } from './tokens.service.js';
+
+@Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
+        // Named "default" so the guard sends a plain Retry-After header (other names get a suffix).
+        throttlers: [{ name: 'default', ttl: config.tokens.rateLimitWindowSec * 1000, limit: config.tokens.rateLimit }],
+        errorMessage: RATE_LIMIT_MESSAGE,
+      }),
+    }),
+  ],
+  controllers: [TokensController],
+  providers: [TokensService, ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard, { provide: CLOCK, useValue: Date.now }],
+})
+export class TokensModule {}

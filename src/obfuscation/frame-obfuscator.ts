@@ -21,13 +21,18 @@ const RELATED_KEYS = new Set(['141', 'relatedAddress']);
 const REMOVED_KEY = 'ip';
 
 // Pre-checks on a latin1 view of the raw bytes (one char per byte, no UTF-8 decoding, no parse).
-// A frame matching neither holds nothing to rewrite. ADDRESS_HINT matches every IPv4 dotted quad,
-// every IPv6 form (all have two colons with at most four hex digits between; in valid JSON that
-// only happens inside strings, so ordinary structure never matches) and \u escapes of address
-// characters. Most getStats deltas match neither and cost one decode and two regex tests.
+// getStats frames are most of the traffic and carry addresses only under the address keys of
+// their report object, so they get one regex for those keys (or a \u escape that could spell
+// one); a frame without a hit is returned untouched, whatever else it holds (a valid frame would
+// not be rewritten either).
+// Other frames get ADDRESS_HINT, which matches every IPv4 dotted quad, every IPv6 form (all have
+// two colons with at most four hex digits between; in valid JSON that only happens inside
+// strings) and \u escapes of address characters. Measured on the 90 s Chrome fixture, the stats
+// check costs about a quarter of ADDRESS_HINT on the same frames.
 const ADDRESS_HINT = /\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:|\\u00[2-6]/;
-const STATS_FRAME = /^\s*\[\s*"(?:g|getStats|getstats)"\s*,/;
-const STATS_KEY_HINT = /"(?:134|141|address|relatedAddress|ip)"\s*:/;
+// The stats shortcut applies only where the value is a report object, as clients send it.
+const STATS_FRAME = /^\s*\[\s*"(?:g|getStats|getstats)"\s*,\s*(?:"[^"\\]*"|null)\s*,\s*\{/;
+const STATS_KEY_HINT = /"(?:134|141|ip|address|relatedAddress)"|\\u/;
 
 const C_LINE = 'c=IN IP4 0.0.0.0';
 const RTCP_LINE = 'a=rtcp:9 IN IP4 0.0.0.0';
@@ -141,7 +146,7 @@ function rewrite(text: string): string {
 /** The FrameTransform: the same Buffer when nothing changes, else the rewritten text. */
 export function obfuscateFrame(frame: Buffer): Buffer | string {
   const probe = frame.toString('latin1');
-  if (!ADDRESS_HINT.test(probe) && !(STATS_FRAME.test(probe) && STATS_KEY_HINT.test(probe))) return frame;
+  if (!(STATS_FRAME.test(probe) ? STATS_KEY_HINT : ADDRESS_HINT).test(probe)) return frame;
   const text = frame.toString('utf8');
   let out: string;
   try {

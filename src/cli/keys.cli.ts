@@ -33,7 +33,9 @@ Commands:
   retire <kid>                      remove a previous, next or revoked key (live connections stay)
   revoke <kid>                      mark a key revoked: its tokens are rejected and the live
                                     connections it authenticated are closed
-  list                              show kids, states and expiry (never secrets)
+  list [--server URL]               show kids, states and expiry (never secrets); with --server
+                                    (e.g. http://localhost:8080) also each kid's verification
+                                    count and last use, read from the running collector
   api-add <id> [--secret-stdin]     add an API key for POST /tokens
   api-remove <id>                   remove an API key
 Options:
@@ -41,7 +43,7 @@ Options:
   --secret-stdin    read the secret from stdin instead of generating one (never pass secrets as arguments)
 Exit status: 0 done, 1 refused (nothing written), 2 usage error.`;
 
-type Options = { kid?: string; force?: boolean; 'secret-stdin'?: boolean };
+type Options = { kid?: string; force?: boolean; 'secret-stdin'?: boolean; server?: string };
 
 /** Per command: how many positional arguments it takes and which options besides --file. */
 const COMMANDS: Record<string, { positionals: number; options: readonly (keyof Options)[] }> = {
@@ -51,7 +53,7 @@ const COMMANDS: Record<string, { positionals: number; options: readonly (keyof O
   promote: { positionals: 0, options: ['kid'] },
   retire: { positionals: 1, options: [] },
   revoke: { positionals: 1, options: [] },
-  list: { positionals: 0, options: [] },
+  list: { positionals: 0, options: ['server'] },
   'api-add': { positionals: 1, options: ['secret-stdin'] },
   'api-remove': { positionals: 1, options: [] },
 };
@@ -66,6 +68,7 @@ function parse(argv: string[]) {
       kid: { type: 'string' },
       force: { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
+      server: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -97,21 +100,41 @@ function keyringFile(config: AppConfig, explicit: string | undefined): string {
   return config.jwt.keyringFile ?? path.join(config.dataDir, GENERATED_KEYRING_NAME);
 }
 
-function printList(file: string, spec: KeyringFileSpec): void {
-  const rows = listKeys(spec, new Date()).map((k) => [
-    k.kid,
-    k.state,
-    k.notAfter === undefined ? '-' : k.notAfter + (k.expired ? ' (expired)' : ''),
-  ]);
-  const table = [['KID', 'STATE', 'NOT AFTER'], ...rows];
-  const widths = [0, 1].map((c) => Math.max(...table.map((r) => r[c].length)));
-  const lines = table.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`);
+interface ServerUsage {
+  kid: string;
+  verifications: number;
+  lastVerifiedAt: string | null;
+}
+
+/** Per-kid usage from a running collector's GET /admin/keys, authenticated with an API key of the keyring. */
+async function fetchUsage(server: string, apiKey: string): Promise<ServerUsage[]> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/admin/keys', server), { headers: { Authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw new KeyringError(`cannot reach ${server} (${(err as Error).message})`);
+  }
+  if (!res.ok) throw new KeyringError(`${server}/admin/keys answered ${res.status}`);
+  return ((await res.json()) as { keys: ServerUsage[] }).keys;
+}
+
+function printList(file: string, spec: KeyringFileSpec, usage: ServerUsage[] | undefined): void {
+  const used = new Map((usage ?? []).map((u) => [u.kid, u]));
+  const rows = listKeys(spec, new Date()).map((k) => {
+    const row = [k.kid, k.state, k.notAfter === undefined ? '-' : k.notAfter + (k.expired ? ' (expired)' : '')];
+    const u = used.get(k.kid);
+    return usage === undefined ? row : [...row, String(u?.verifications ?? 0), u?.lastVerifiedAt ?? '-'];
+  });
+  const header = ['KID', 'STATE', 'NOT AFTER', ...(usage === undefined ? [] : ['VERIFIED', 'LAST VERIFIED'])];
+  const table = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  const lines = table.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
   const ids = (spec.apiKeys ?? []).map((a) => a.id);
   lines.push(`API keys: ${ids.length === 0 ? '-' : ids.join(', ')}`, `file: ${file}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-function run(command: string, arg: string | undefined, values: Options & { file?: string }): void {
+async function run(command: string, arg: string | undefined, values: Options & { file?: string }): Promise<void> {
   const config = parseConfig(cliEnvironment());
   const file = keyringFile(config, values.file);
   // The server prefers RTCSTATS_JWT_SECRET over the data-directory file; say so rather than rotate a file nobody reads.
@@ -120,7 +143,14 @@ function run(command: string, arg: string | undefined, values: Options & { file?
   }
   const now = new Date();
   if (command === 'list') {
-    printList(file, readKeyringSpec(file));
+    const spec = readKeyringSpec(file);
+    let usage: ServerUsage[] | undefined;
+    if (values.server !== undefined) {
+      const apiKey = spec.apiKeys?.[0]?.key ?? config.tokens.apiKeys[0]?.key.toString('utf8');
+      if (apiKey === undefined) throw new KeyringError('--server needs an API key: add one with api-add or set RTCSTATS_API_KEYS');
+      usage = await fetchUsage(values.server, apiKey);
+    }
+    printList(file, spec, usage);
     return;
   }
   if (command === 'init') {
@@ -153,7 +183,7 @@ function report(title: string, changes: string[]): void {
   process.stdout.write([title + ':', ...changes.map((c) => `  ${c}`)].join('\n') + '\n');
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let parsed;
   try {
     parsed = parse(process.argv.slice(2));
@@ -170,7 +200,7 @@ function main(): number {
     return 0;
   }
   try {
-    run(parsed.command, parsed.arg, parsed.values);
+    await run(parsed.command, parsed.arg, parsed.values);
     return 0;
   } catch (err) {
     // One line naming the problem; messages from the keyring code never contain a secret.
@@ -179,4 +209,4 @@ function main(): number {
   }
 }
 
-process.exitCode = main();
+process.exitCode = await main();

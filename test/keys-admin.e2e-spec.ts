@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import { connect, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
+
+const A = 'admin-secret-A-0123456789-abcdefghijklmno';
+const B = 'admin-secret-B-0123456789-abcdefghijklmno';
+const API_KEY = 'admin-api-key-0123456789-abcdefghijklmnop';
+const CLI = path.join(REPO_ROOT, 'dist/src/cli/keys.cli.js');
+
+describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
+  it('counts verifications per kid, needs an API key, and never shows secrets', async () => {
+    const dir = tempDir('rtcstats-admin-');
+    const file = path.join(dir, 'keyring.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        keys: [
+          { kid: 'kb', secret: B, state: 'current' },
+          { kid: 'ka', secret: A, state: 'previous', notAfter: '2099-01-01T00:00:00Z' },
+        ],
+        apiKeys: [{ id: 'ops', key: API_KEY }],
+      }),
+    );
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    try {
+      for (const [secret, kid] of [[A, 'ka'], [A, undefined], [B, 'kb']] as const) {
+        const ws = await connect(t.url(`/${tokenQuery(sign({ rtcStats: {} }, secret, kid ? { keyid: kid } : {}))}`));
+        assert.equal((await sendAndClose(ws, ['[1]'])).code, 1000);
+      }
+      const url = `http://127.0.0.1:${t.port}/admin/keys`;
+      const denied = await fetch(url);
+      assert.equal(denied.status, 401);
+      assert.equal(denied.headers.get('www-authenticate'), 'Bearer realm="rtcstats"');
+
+      const res = await fetch(url, { headers: { Authorization: `Bearer ${API_KEY}` } });
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      for (const secret of [A, B, API_KEY]) assert.ok(!text.includes(secret), 'no secret in the response');
+      const body = JSON.parse(text) as { keys: { kid: string; state: string; verifications: number; lastVerifiedAt: string | null }[] };
+      const byKid = Object.fromEntries(body.keys.map((k) => [k.kid, k]));
+      assert.equal(byKid.ka.state, 'previous');
+      assert.equal(byKid.ka.verifications, 2);
+      assert.equal(byKid.kb.verifications, 1);
+      assert.ok(Date.parse(byKid.ka.lastVerifiedAt!) <= Date.now());
+
+      const { stdout } = await within(
+        promisify(execFile)(process.execPath, [CLI, 'list', '--file', file, '--server', `http://127.0.0.1:${t.port}`], { cwd: dir }),
+        'keys list --server',
+      );
+      assert.match(stdout, /^KID\s+STATE\s+NOT AFTER\s+VERIFIED\s+LAST VERIFIED$/m);
+      assert.match(stdout, /^ka\s+previous\s+2099-01-01T00:00:00Z\s+2\s+\d{4}-/m);
+      assert.match(stdout, /^kb\s+current\s+-\s+1\s+\d{4}-/m);
+      for (const secret of [A, B, API_KEY]) assert.ok(!stdout.includes(secret), 'no secret in keys list');
+    } finally {
+      await t.close();
+    }
+  });
+});

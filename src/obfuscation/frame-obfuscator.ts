@@ -126,6 +126,18 @@ function rewriteStats(text: string): string {
   return applyEdits(text, edits);
 }
 
+/**
+ * Most SDPs and candidates need no change (Chrome's SDP already says 0.0.0.0): decide that on the
+ * value already parsed and skip locating spans. Only when the field occurs once, so a duplicate
+ * key (JSON.parse keeps the last) cannot hide an address from this check.
+ */
+function rewriteFieldIfNeeded(text: string, value: unknown, field: string, fn: (s: string) => string): string {
+  const current = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[field] : undefined;
+  const quoted = `"${field}"`;
+  if (typeof current === 'string' && fn(current) === current && text.indexOf(quoted) === text.lastIndexOf(quoted)) return text;
+  return rewriteField(text, field, fn);
+}
+
 function rewrite(text: string): string {
   let frame: unknown;
   try {
@@ -137,8 +149,8 @@ function rewrite(text: string): string {
   }
   if (!Array.isArray(frame) || frame.length < 3) return maskAddressesInText(text);
   const method: unknown = frame[0];
-  if (CANDIDATE_METHODS.has(method)) return rewriteField(text, 'candidate', obfuscateCandidate);
-  if (SDP_METHODS.has(method)) return rewriteField(text, 'sdp', obfuscateSdp);
+  if (CANDIDATE_METHODS.has(method)) return rewriteFieldIfNeeded(text, frame[2], 'candidate', obfuscateCandidate);
+  if (SDP_METHODS.has(method)) return rewriteFieldIfNeeded(text, frame[2], 'sdp', obfuscateSdp);
   if (STATS_METHODS.has(method)) return rewriteStats(text);
   return text;
 }

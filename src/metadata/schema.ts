@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
 
 /** Column names follow the reference server (rtcstats_user, ...) so existing queries keep working. */
 export interface DumpsTable {

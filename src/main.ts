@@ -33,7 +33,15 @@ async function bootstrap(): Promise<void> {
   const config = app.get<AppConfig>(APP_CONFIG);
   logger.setLogLevels(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
   setupApp(app).enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.port, config.host ?? '::');
+  await app.listen(config.port, config.host ?? '::').catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES' && err.code !== 'EADDRNOTAVAIL') throw err;
+    process.stderr.write(
+      `Cannot listen on ${config.host ?? 'all interfaces'} port ${config.port}: ${err.code} ` +
+        `(is another collector running? set RTCSTATS_PORT or RTCSTATS_HOST)\n`,
+    );
+    await app.close();
+    process.exit(1);
+  });
 
   const log = new Logger('Main');
   const shown = config.host === undefined || config.host === '::' || config.host === '0.0.0.0' ? 'localhost' : config.host;

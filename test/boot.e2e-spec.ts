@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { REPO_ROOT, tempDir, within } from './helpers.js';
+import { REPO_ROOT, startApp, tempDir, within } from './helpers.js';
 
 const MAIN = path.join(REPO_ROOT, 'dist/src/main.js');
 
@@ -57,5 +57,16 @@ describe('boot fails fast with a message naming the problem', () => {
     const r = await boot({ RTCSTATS_KEYRING_FILE: file });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Invalid configuration: keyring file .*keyring.json: key "a": secret is 5 bytes/);
+  });
+
+  it('a port already in use', async () => {
+    const other = await startApp();
+    try {
+      const r = await boot({ RTCSTATS_PORT: String(other.port), RTCSTATS_HOST: '127.0.0.1' });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`Cannot listen on 127.0.0.1 port ${other.port}: EADDRINUSE`));
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { loadKeyringFile } from './keyring-loader.js';
 import {
   buildKeyring,
   generateKeyringSpec,
@@ -23,21 +24,7 @@ type KeySpec = KeyringFileSpec['keys'][number];
 
 /** Reads a keyring file and validates it with the server's own validator; returns the raw spec. */
 export function readKeyringSpec(file: string): KeyringFileSpec {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new KeyringError(`keyring file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  let spec: unknown;
-  try {
-    spec = JSON.parse(text);
-    buildKeyring(spec, file);
-  } catch (err) {
-    const reason = err instanceof KeyringError ? err.message : `not valid JSON (${(err as Error).message})`;
-    throw new KeyringError(`keyring file ${file}: ${reason}`);
-  }
-  return spec as KeyringFileSpec;
+  return loadKeyringFile(file).spec;
 }
 
 /**

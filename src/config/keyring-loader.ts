@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { AppConfig } from './app-config.js';
-import { generateKeyringSpec, Keyring, KeyringError, keyringFromSecrets, parseKeyringFile } from './keyring.js';
+import { generateKeyringSpec, Keyring, KeyringError, type KeyringFileSpec, keyringFromSecrets, parseKeyringFile } from './keyring.js';
 
 export interface LoadedKeyring {
   readonly keyring: Keyring | undefined;
@@ -14,8 +14,8 @@ export interface LoadedKeyring {
 
 export const GENERATED_KEYRING_NAME = 'keyring.json';
 
-/** Reads and validates a keyring file; errors name the file and the problem. */
-export function readKeyringFile(file: string): Keyring {
+/** Reads, parses and validates a keyring file; errors name the file and the problem. */
+export function loadKeyringFile(file: string): { spec: KeyringFileSpec; keyring: Keyring } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -27,6 +27,10 @@ export function readKeyringFile(file: string): Keyring {
   } catch (err) {
     throw new KeyringError(`keyring file ${file}: ${(err as Error).message}`);
   }
+}
+
+export function readKeyringFile(file: string): Keyring {
+  return loadKeyringFile(file).keyring;
 }
 
 /**

@@ -156,14 +156,14 @@ export function buildKeyring(spec: unknown, source: string): Keyring {
 }
 
 /** Parses keyring file text; throws KeyringError for bad JSON or an invalid keyring. */
-export function parseKeyringFile(text: string, source: string): Keyring {
+export function parseKeyringFile(text: string, source: string): { spec: KeyringFileSpec; keyring: Keyring } {
   let spec: unknown;
   try {
     spec = JSON.parse(text);
   } catch (err) {
     throw new KeyringError(`not valid JSON (${(err as Error).message})`);
   }
-  return buildKeyring(spec, source);
+  return { spec: spec as KeyringFileSpec, keyring: buildKeyring(spec, source) };
 }
 
 /** The keyring described by the RTCSTATS_JWT_* environment variables. */

@@ -3,6 +3,9 @@
 # ../shared/bench (baseline-server.mjs), interleaved rounds in one run, replaying real
 # rtcstats.js frames. Prints medians, ranges and ratios (this/baseline); never one absolute time.
 #   bench/ingest.sh [--rounds N] [--scenarios 'ingest-50x2000 connect-500 badtoken-500'] [--pipeline]
+#                   [--obfuscation] [--methods REGEX]
+# --methods picks the replayed frames by method (default '' = all frames of the session; '^g$'
+# = getStats only, the steady state of a long call).
 # --pipeline also compares Nest's @SubscribeMessage pipeline with a raw ws listener
 # (bench/nest-pipeline.mjs), the measurement behind the gateway's design; --obfuscation compares
 # the collector with RTCSTATS_OBFUSCATE_IPS off (A) and on (B) replaying the 90 s Chrome session.
@@ -14,12 +17,14 @@ ROUNDS=3
 SCENARIOS='ingest-50x2000 connect-500 badtoken-500'
 PIPELINE=0
 OBFUSCATION=0
+METHODS=''
 while [[ $# -gt 0 ]]; do
   case $1 in
   --rounds) ROUNDS=$2; shift 2 ;;
   --scenarios) SCENARIOS=$2; shift 2 ;;
   --pipeline) PIPELINE=1; shift ;;
   --obfuscation) OBFUSCATION=1; shift ;;
+  --methods) METHODS=$2; shift 2 ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,7 +52,7 @@ bash "$HARNESS/compare.sh" --secret "$SECRET" \
   --b-name collector --b-url ws://127.0.0.1:8191/ \
   --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn node $APP/dist/src/main.js" \
   --b-clean-dir "$SCRATCH/ours/data" \
-  --rounds "$ROUNDS" --scenarios "$SCENARIOS" --dump "$FRAMES" --methods '' --out-dir "$OUT/collector"
+  --rounds "$ROUNDS" --scenarios "$SCENARIOS" --dump "$FRAMES" --methods "$METHODS" --out-dir "$OUT/collector"
 
 if [[ $PIPELINE == 1 ]]; then
   bash "$HARNESS/compare.sh" --secret "$SECRET" \
@@ -57,7 +62,7 @@ if [[ $PIPELINE == 1 ]]; then
     --b-name nest-pipeline --b-url ws://127.0.0.1:8193/ \
     --b-cmd "cd $ROOT && exec node bench/nest-pipeline.mjs --mode nest --port 8193 --dir $SCRATCH/nest" \
     --b-verify-dir "$SCRATCH/nest" --b-clean-dir "$SCRATCH/nest" \
-    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods '' --out-dir "$OUT/pipeline"
+    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods "$METHODS" --out-dir "$OUT/pipeline"
 fi
 if [[ $OBFUSCATION == 1 ]]; then
   collector() { # $1 port, $2 obfuscation on/off
@@ -66,6 +71,6 @@ if [[ $OBFUSCATION == 1 ]]; then
   bash "$HARNESS/compare.sh" --secret "$SECRET" \
     --a-name obfuscation-off --a-url ws://127.0.0.1:8194/ --a-cmd "$(collector 8194 false)" --a-clean-dir "$SCRATCH/ours/data-false" \
     --b-name obfuscation-on --b-url ws://127.0.0.1:8195/ --b-cmd "$(collector 8195 true)" --b-clean-dir "$SCRATCH/ours/data-true" \
-    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods '' --out-dir "$OUT/obfuscation"
+    --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods "$METHODS" --out-dir "$OUT/obfuscation"
 fi
 echo "results in $OUT"

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 
 import { deriveKid, generateSecret, type KeyringFileSpec } from '../src/config/keyring.js';
+import { KeyringService } from '../src/config/keyring.service.js';
 import {
   closed,
   connect,
@@ -404,40 +405,55 @@ describe('rate limits', () => {
   });
 });
 
-describe('key promotion (restart with a rewritten keyring file)', () => {
-  it('new tokens carry the new kid; tokens signed with the old current key still connect', async () => {
-    const dataDir = tempDir();
+describe('rotation of a running instance (keyring file reloaded live)', () => {
+  const write = (file: string, spec: KeyringFileSpec) => {
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(spec), { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
+  };
+  const landed = (t: TestApp, described: string) =>
+    waitFor(() => (t.app.get(KeyringService).get()?.describe() === described ? true : undefined), `keyring ${described}`);
+
+  it('after promotion new tokens carry the new kid; tokens signed with the old current key still connect', async () => {
     const file = path.join(tempDir(), 'keyring.json');
     const [a, b] = [generateSecret(), generateSecret()];
     const apiKeys = [{ id: 'backend', key: API_KEY }];
-    const write = (spec: KeyringFileSpec) => fs.writeFileSync(file, JSON.stringify(spec), { mode: 0o600 });
-    const env = { RTCSTATS_KEYRING_FILE: file, RTCSTATS_DATA_DIR: dataDir, RTCSTATS_AUTH_FAILURE_LIMIT: '1000' };
-
-    write({ keys: [{ kid: 'A', secret: a, state: 'current' }, { kid: 'B', secret: b, state: 'next' }], apiKeys });
-    let t = await startApp(env);
-    let old: string;
+    write(file, { keys: [{ kid: 'A', secret: a, state: 'current' }, { kid: 'B', secret: b, state: 'next' }], apiKeys });
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_AUTH_FAILURE_LIMIT: '1000' });
     try {
       const body = await mint(t, { user: 'u-old', session: 's-old' });
       assert.equal(body.kid, 'A');
       assert.equal(decode(body.token).header.kid, 'A');
-      old = body.token;
-    } finally {
-      await t.close();
-    }
 
-    write({ keys: [{ kid: 'A', secret: a, state: 'previous' }, { kid: 'B', secret: b, state: 'current' }], apiKeys });
-    t = await startApp(env);
-    try {
+      write(file, { keys: [{ kid: 'A', secret: a, state: 'previous' }, { kid: 'B', secret: b, state: 'current' }], apiKeys });
+      await landed(t, 'A(previous), B(current)');
       const fresh = await mint(t, { user: 'u-new', session: 's-new' });
       assert.equal(fresh.kid, 'B');
       assert.equal(decode(fresh.token).header.kid, 'B');
-      for (const [token, session] of [[old, 's-old'], [fresh.token, 's-new']]) {
+      for (const [token, session] of [[body.token, 's-old'], [fresh.token, 's-new']]) {
         const ws = await connect(t.url(`/promoted${tokenQuery(token)}`));
         assert.equal((await sendAndClose(ws, ['[1,null,null,0]'])).code, 1000);
         await waitForRecords(t, 1, { session });
       }
       const [oldRecord] = await t.metadata.find({ session: 's-old' }, 10);
       assert.equal(oldRecord.kid, 'A');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('an API key removed from the keyring file is refused (401) as soon as the reload lands', async () => {
+    const file = path.join(tempDir(), 'keyring.json');
+    const keys = [{ kid: 'A', secret: generateSecret(), state: 'current' as const }];
+    write(file, { keys, apiKeys: [{ id: 'old', key: API_KEY }, { id: 'new', key: API_KEY_2 }] });
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_AUTH_FAILURE_LIMIT: '1000' });
+    try {
+      await mint(t, {}, API_KEY);
+      write(file, { keys: [{ ...keys[0] }], apiKeys: [{ id: 'new', key: API_KEY_2 }] });
+      await waitFor(() => (t.app.get(KeyringService).get()?.apiKeys.length === 1 ? true : undefined), 'API key removal');
+      const refused = await post(t, {}, { apiKey: API_KEY });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get('www-authenticate'), 'Bearer realm="rtcstats"');
+      await mint(t, {}, API_KEY_2);
     } finally {
       await t.close();
     }

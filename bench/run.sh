@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Ingestion benchmark: this collector against the minimal `ws` + file baseline of
+# The benchmarks (`npm run bench`). Ingestion: this collector against the minimal `ws` + file baseline of
 # ../shared/bench (baseline-server.mjs), interleaved rounds in one run, replaying real
 # rtcstats.js frames. Prints medians, ranges and ratios (this/baseline); never one absolute time.
-#   bench/ingest.sh [--rounds N] [--scenarios 'ingest-50x2000 connect-500 badtoken-500'] [--pipeline]
-#                   [--obfuscation] [--methods REGEX]
+#   bench/run.sh [--rounds N] [--scenarios 'ingest-50x2000 connect-500 badtoken-500'] [--pipeline]
+#                [--obfuscation] [--methods REGEX] [--no-tokens]
 # --methods picks the replayed frames by method (default '' = all frames of the session; '^g$'
-# = getStats only, the steady state of a long call).
+# = getStats only, the steady state of a long call). Then POST /tokens requests per second
+# against a no-op NestJS endpoint in the same run (bench/tokens.bench.mjs), unless --no-tokens.
 # --pipeline also compares Nest's @SubscribeMessage pipeline with a raw ws listener
 # (bench/nest-pipeline.mjs), the measurement behind the gateway's design; --obfuscation compares
 # the collector with RTCSTATS_OBFUSCATE_IPS off (A) and on (B) replaying the 90 s Chrome session.
@@ -18,6 +19,7 @@ SCENARIOS='ingest-50x2000 connect-500 badtoken-500'
 PIPELINE=0
 OBFUSCATION=0
 METHODS=''
+TOKENS=1
 while [[ $# -gt 0 ]]; do
   case $1 in
   --rounds) ROUNDS=$2; shift 2 ;;
@@ -25,6 +27,7 @@ while [[ $# -gt 0 ]]; do
   --pipeline) PIPELINE=1; shift ;;
   --obfuscation) OBFUSCATION=1; shift ;;
   --methods) METHODS=$2; shift 2 ;;
+  --no-tokens) TOKENS=0; shift ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -72,5 +75,8 @@ if [[ $OBFUSCATION == 1 ]]; then
     --a-name obfuscation-off --a-url ws://127.0.0.1:8194/ --a-cmd "$(collector 8194 false)" --a-clean-dir "$SCRATCH/ours/data-false" \
     --b-name obfuscation-on --b-url ws://127.0.0.1:8195/ --b-cmd "$(collector 8195 true)" --b-clean-dir "$SCRATCH/ours/data-true" \
     --rounds "$ROUNDS" --scenarios ingest-50x2000 --dump "$FRAMES" --methods "$METHODS" --out-dir "$OUT/obfuscation"
+fi
+if [[ $TOKENS == 1 ]]; then
+  (cd "$ROOT" && node bench/tokens.bench.mjs --rounds "$ROUNDS")
 fi
 echo "results in $OUT"

@@ -11,7 +11,10 @@ export const JSON_BODY_LIMIT = '4kb';
 /** Wiring shared by main.ts and the end-to-end tests, so tests boot the app exactly as production does. */
 export function setupApp(app: INestApplication): INestApplication {
   app.useWebSocketAdapter(new RtcstatsWsAdapter(app));
-  (app as NestExpressApplication).useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  const express = app as NestExpressApplication;
+  // Nothing to gain from announcing the framework to every client.
+  express.disable('x-powered-by');
+  express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   const openApi = new DocumentBuilder()
     .setTitle('rtcstats collector')
     .setDescription(

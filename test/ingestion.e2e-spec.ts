@@ -278,6 +278,7 @@ describe('ingestion limits and liveness', () => {
       const res = await fetch(`http://127.0.0.1:${t.port}/healthcheck`);
       assert.equal(res.status, 200);
       assert.equal(await res.text(), '');
+      assert.equal(res.headers.get('x-powered-by'), null);
     } finally {
       await t.close();
     }

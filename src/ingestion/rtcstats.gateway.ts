@@ -111,11 +111,6 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     if (closed > 0) this.logger.warn(`Closed ${closed} connection(s) authenticated with revoked key(s) ${[...revoked].join(', ')}`);
   }
 
-  /** Number of connections currently recording. */
-  get activeSessions(): number {
-    return this.sessions.size;
-  }
-
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.heartbeat);
     for (const s of this.sessions) s.close(CLOSE_GOING_AWAY, 'server shutting down');

@@ -33,6 +33,7 @@ const ADDRESS_HINT = /\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:|\\u00[2-6]/;
 // The stats shortcut applies only where the value is a report object, as clients send it.
 const STATS_FRAME = /^\s*\[\s*"(?:g|getStats|getstats)"\s*,\s*(?:"[^"\\]*"|null)\s*,\s*\{/;
 const STATS_KEY_HINT = /"(?:134|141|ip|address|relatedAddress)"|\\u/;
+const STATS_KEYS = new RegExp(STATS_KEY_HINT.source, 'g');
 
 const C_LINE = 'c=IN IP4 0.0.0.0';
 const RTCP_LINE = 'a=rtcp:9 IN IP4 0.0.0.0';
@@ -119,9 +120,15 @@ function rewriteReport(text: string, fields: readonly Member[], edits: Edit[]): 
 function rewriteStats(text: string): string {
   const value = valueSpan(text);
   if (text[value.start] !== '{') return maskAddressesInText(text);
+  // Where the address keys are: only the reports holding one are taken apart member by member.
+  const hits: number[] = [];
+  for (const m of text.slice(value.start, value.end).matchAll(STATS_KEYS)) hits.push(value.start + m.index);
   const edits: Edit[] = [];
+  let h = 0;
   for (const report of members(text, value.start)) {
-    if (text[report.start] === '{') rewriteReport(text, members(text, report.start), edits);
+    while (h < hits.length && hits[h] < report.start) h++;
+    if (h === hits.length) break;
+    if (hits[h] < report.end && text[report.start] === '{') rewriteReport(text, members(text, report.start), edits);
   }
   return applyEdits(text, edits);
 }

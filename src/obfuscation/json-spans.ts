@@ -40,22 +40,31 @@ function stringEnd(text: string, i: number): number {
   }
 }
 
-/** Index just past the value starting at i. */
+const QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/** Index just past the value starting at i (char codes, not one-character strings: this is hot). */
 function valueEnd(text: string, i: number): number {
-  const c = text[i];
-  if (c === '"') return stringEnd(text, i);
-  if (c === '{' || c === '[') {
+  const c = text.charCodeAt(i);
+  if (c === QUOTE) return stringEnd(text, i);
+  if (c === OPEN_BRACE || c === OPEN_BRACKET) {
     let depth = 0;
     for (let j = i; j < text.length; j++) {
-      const d = text[j];
-      if (d === '"') j = stringEnd(text, j) - 1;
-      else if (d === '{' || d === '[') depth++;
-      else if ((d === '}' || d === ']') && --depth === 0) return j + 1;
+      const d = text.charCodeAt(j);
+      if (d === QUOTE) j = stringEnd(text, j) - 1;
+      else if (d === OPEN_BRACE || d === OPEN_BRACKET) depth++;
+      else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === 0) return j + 1;
     }
     throw new SyntaxError('unterminated JSON container');
   }
   let j = i;
-  while (j < text.length && !',}] \n\r\t'.includes(text[j])) j++;
+  for (; j < text.length; j++) {
+    const d = text.charCodeAt(j);
+    if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+  }
   return j;
 }
 

@@ -33,7 +33,9 @@ async function bootstrap(): Promise<void> {
   const config = app.get<AppConfig>(APP_CONFIG);
   logger.setLogLevels(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
   setupApp(app).enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  await app.listen(config.port, config.host ?? '::').catch(async (err: NodeJS.ErrnoException) => {
+  // Without a host Node listens on every interface, IPv6 and IPv4, falling back to IPv4 alone.
+  const listening = config.host === undefined ? app.listen(config.port) : app.listen(config.port, config.host);
+  await listening.catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES' && err.code !== 'EADDRNOTAVAIL') throw err;
     process.stderr.write(
       `Cannot listen on ${config.host ?? 'all interfaces'} port ${config.port}: ${err.code} ` +

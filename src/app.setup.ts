@@ -2,6 +2,9 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 
+import type { AppConfig } from './config/app-config.js';
+import { APP_CONFIG } from './config/app-config.token.js';
+import { TrustedProxies } from './ingestion/client-address.js';
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
 import { API_KEY_SCHEME } from './tokens/tokens.controller.js';
 
@@ -14,6 +17,10 @@ export function setupApp(app: INestApplication): INestApplication {
   const express = app as NestExpressApplication;
   // Nothing to gain from announcing the framework to every client.
   express.disable('x-powered-by');
+  // HTTP sees the same client address as the WebSocket path: X-Forwarded-For only from
+  // RTCSTATS_TRUSTED_PROXIES, rightmost untrusted hop (the per-IP limits of POST /tokens use it).
+  const proxies = new TrustedProxies(app.get<AppConfig>(APP_CONFIG).trustedProxies);
+  express.set('trust proxy', (address: string) => proxies.isTrusted(address));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
   const openApi = new DocumentBuilder()
     .setTitle('rtcstats collector')

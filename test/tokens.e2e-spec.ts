@@ -405,6 +405,28 @@ describe('rate limits', () => {
   });
 });
 
+describe('client address behind a load balancer', () => {
+  it('counts failed authentication per client from X-Forwarded-For only when the peer is a trusted proxy', async () => {
+    const limits = { ...BASE_ENV, RTCSTATS_AUTH_FAILURE_LIMIT: '2', RTCSTATS_RATE_LIMIT_WINDOW: '60' };
+    const fail = (t: TestApp, client: string) => post(t, {}, { apiKey: 'wrong', headers: { 'x-forwarded-for': client } });
+    const trusted = await startApp({ ...limits, RTCSTATS_TRUSTED_PROXIES: '127.0.0.1' });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await fail(trusted, '198.51.100.1')).status, 401);
+      assert.equal((await fail(trusted, '198.51.100.1')).status, 429, 'that client is blocked');
+      assert.equal((await fail(trusted, '198.51.100.2')).status, 401, 'another client behind the same proxy is not');
+    } finally {
+      await trusted.close();
+    }
+    const untrusted = await startApp(limits);
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await fail(untrusted, `198.51.100.${i}`)).status, 401);
+      assert.equal((await fail(untrusted, '198.51.100.9')).status, 429, 'a forged X-Forwarded-For does not escape the limit');
+    } finally {
+      await untrusted.close();
+    }
+  });
+});
+
 describe('rotation of a running instance (keyring file reloaded live)', () => {
   const write = (file: string, spec: KeyringFileSpec) => {
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(spec), { mode: 0o600 });

@@ -15,6 +15,8 @@ import { AppModule } from '../src/app.module.js';
 import { setupApp } from '../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.token.js';
+import type { KeyringFileSpec } from '../src/config/keyring.js';
+import { KeyringService } from '../src/config/keyring.service.js';
 import { METADATA_STORE, type DumpRecord, type MetadataStore } from '../src/metadata/metadata.store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -235,4 +237,17 @@ export function rawFrames(port: number, pathAndQuery: string, frames: readonly B
     }),
     'raw burst connection',
   );
+}
+
+/** Replaces a keyring file the way editors and the keys CLI do: write a temp file, then rename over. */
+export function writeKeyring(file: string, spec: KeyringFileSpec | string): void {
+  const temp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(temp, typeof spec === 'string' ? spec : JSON.stringify(spec, null, 2), { mode: 0o600 });
+  fs.renameSync(temp, file);
+}
+
+/** Waits until the running service has swapped to a keyring whose kids/states are `described`. */
+export function keyringLanded(t: TestApp, described: string): Promise<true> {
+  const service = t.app.get(KeyringService);
+  return waitFor(() => (service.get()?.describe() === described ? true : undefined), `keyring "${described}"`);
 }

@@ -10,6 +10,7 @@ import { KeyringService } from '../src/config/keyring.service.js';
 import {
   closed,
   connect,
+  keyringLanded,
   readDump,
   sendAndClose,
   sign,
@@ -20,18 +21,12 @@ import {
   waitFor,
   waitForRecords,
   within,
+  writeKeyring,
 } from './helpers.js';
 
 const A = 'rotation-secret-A-0123456789-abcdefghijk';
 const B = 'rotation-secret-B-0123456789-abcdefghijk';
 const C = 'rotation-secret-C-0123456789-abcdefghijk';
-
-/** Replaces the file the way editors and the keys CLI do: write a temp file, then rename over. */
-function writeKeyring(file: string, spec: KeyringFileSpec | string): void {
-  const temp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temp, typeof spec === 'string' ? spec : JSON.stringify(spec, null, 2), { mode: 0o600 });
-  fs.renameSync(temp, file);
-}
 
 function keyringDir(spec: KeyringFileSpec): string {
   const dir = tempDir('rtcstats-keyring-');
@@ -42,12 +37,6 @@ function keyringDir(spec: KeyringFileSpec): string {
 const keys = (...entries: [string, string, string, string?][]): KeyringFileSpec => ({
   keys: entries.map(([kid, secret, state, notAfter]) => ({ kid, secret, state: state as 'current', ...(notAfter && { notAfter }) })),
 });
-
-/** Waits until the running service has swapped to a keyring whose kids/states are `described`. */
-function landed(t: TestApp, described: string): Promise<true> {
-  const service = t.app.get(KeyringService);
-  return waitFor(() => (service.get()?.describe() === described ? true : undefined), `keyring "${described}"`);
-}
 
 async function accepts(t: TestApp, token: string, session: string): Promise<void> {
   const ws = await connect(t.url(`/check${tokenQuery(token)}`));
@@ -102,14 +91,14 @@ describe('secret rotation without downtime', () => {
 
       await pause(300);
       writeKeyring(file, keys(['ka', A, 'current'], ['kb', B, 'next']));
-      await landed(t, 'ka(current), kb(next)');
+      await keyringLanded(t, 'ka(current), kb(next)');
       await pause(300);
       writeKeyring(file, keys(['ka', A, 'previous', new Date(Date.now() + 3600_000).toISOString()], ['kb', B, 'current']));
-      await landed(t, 'ka(previous), kb(current)');
+      await keyringLanded(t, 'ka(previous), kb(current)');
       backend = { kid: 'kb', secret: B };
       await pause(400);
       writeKeyring(file, keys(['kb', B, 'current']));
-      await landed(t, 'kb(current)');
+      await keyringLanded(t, 'kb(current)');
       await pause(300);
       running = false;
       await within(Promise.all(loops), 'client loops');
@@ -183,7 +172,7 @@ describe('secret rotation without downtime', () => {
       await new Promise((r) => setTimeout(r, 300));
       await rejects(t, sign({ rtcStats: {} }, C, { keyid: 'kc' }));
       process.kill(process.pid, 'SIGHUP');
-      await landed(t, 'ka(current), kc(next)');
+      await keyringLanded(t, 'ka(current), kc(next)');
       await accepts(t, sign({ rtcStats: {} }, C, { keyid: 'kc' }), 'after SIGHUP');
     } finally {
       await t.close();
@@ -205,7 +194,7 @@ describe('secret rotation without downtime', () => {
       version('..2026_11_28_2', keys(['kb', B, 'current']));
       fs.symlinkSync('..2026_11_28_2', path.join(dir, '..data_tmp'));
       fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-      await landed(t, 'kb(current)');
+      await keyringLanded(t, 'kb(current)');
       await accepts(t, sign({ rtcStats: {} }, B), 'after swap');
       await rejects(t, sign({ rtcStats: {} }, A));
     } finally {

@@ -12,6 +12,7 @@ import { KeyringService } from '../src/config/keyring.service.js';
 import {
   closed,
   connect,
+  keyringLanded,
   REPO_ROOT,
   sendAndClose,
   startApp,
@@ -22,6 +23,7 @@ import {
   waitFor,
   waitForRecords,
   within,
+  writeKeyring,
 } from './helpers.js';
 
 const API_KEY = 'api-key-one-0123456789-abcdefghijklmnopq';
@@ -428,26 +430,19 @@ describe('client address behind a load balancer', () => {
 });
 
 describe('rotation of a running instance (keyring file reloaded live)', () => {
-  const write = (file: string, spec: KeyringFileSpec) => {
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify(spec), { mode: 0o600 });
-    fs.renameSync(`${file}.tmp`, file);
-  };
-  const landed = (t: TestApp, described: string) =>
-    waitFor(() => (t.app.get(KeyringService).get()?.describe() === described ? true : undefined), `keyring ${described}`);
-
   it('after promotion new tokens carry the new kid; tokens signed with the old current key still connect', async () => {
     const file = path.join(tempDir(), 'keyring.json');
     const [a, b] = [generateSecret(), generateSecret()];
     const apiKeys = [{ id: 'backend', key: API_KEY }];
-    write(file, { keys: [{ kid: 'A', secret: a, state: 'current' }, { kid: 'B', secret: b, state: 'next' }], apiKeys });
+    writeKeyring(file, { keys: [{ kid: 'A', secret: a, state: 'current' }, { kid: 'B', secret: b, state: 'next' }], apiKeys });
     const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_AUTH_FAILURE_LIMIT: '1000' });
     try {
       const body = await mint(t, { user: 'u-old', session: 's-old' });
       assert.equal(body.kid, 'A');
       assert.equal(decode(body.token).header.kid, 'A');
 
-      write(file, { keys: [{ kid: 'A', secret: a, state: 'previous' }, { kid: 'B', secret: b, state: 'current' }], apiKeys });
-      await landed(t, 'A(previous), B(current)');
+      writeKeyring(file, { keys: [{ kid: 'A', secret: a, state: 'previous' }, { kid: 'B', secret: b, state: 'current' }], apiKeys });
+      await keyringLanded(t, 'A(previous), B(current)');
       const fresh = await mint(t, { user: 'u-new', session: 's-new' });
       assert.equal(fresh.kid, 'B');
       assert.equal(decode(fresh.token).header.kid, 'B');
@@ -466,11 +461,11 @@ describe('rotation of a running instance (keyring file reloaded live)', () => {
   it('an API key removed from the keyring file is refused (401) as soon as the reload lands', async () => {
     const file = path.join(tempDir(), 'keyring.json');
     const keys = [{ kid: 'A', secret: generateSecret(), state: 'current' as const }];
-    write(file, { keys, apiKeys: [{ id: 'old', key: API_KEY }, { id: 'new', key: API_KEY_2 }] });
+    writeKeyring(file, { keys, apiKeys: [{ id: 'old', key: API_KEY }, { id: 'new', key: API_KEY_2 }] });
     const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_AUTH_FAILURE_LIMIT: '1000' });
     try {
       await mint(t, {}, API_KEY);
-      write(file, { keys: [{ ...keys[0] }], apiKeys: [{ id: 'new', key: API_KEY_2 }] });
+      writeKeyring(file, { keys: [{ ...keys[0] }], apiKeys: [{ id: 'new', key: API_KEY_2 }] });
       await waitFor(() => (t.app.get(KeyringService).get()?.apiKeys.length === 1 ? true : undefined), 'API key removal');
       const refused = await post(t, {}, { apiKey: API_KEY });
       assert.equal(refused.status, 401);

@@ -56,6 +56,14 @@ export interface AppConfig {
 
 export type EnvReader = (name: string) => string | undefined;
 
+/** The non-empty, trimmed items of a comma-separated setting. */
+function splitList(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /** Parses "600", "600s", "10m", "6h", "1d" into seconds; undefined when malformed. */
@@ -101,10 +109,7 @@ class Reader {
 
   /** A comma-separated list, checked by `validate` (which throws with the problem). */
   list(name: string, validate: (entries: string[]) => unknown): string[] {
-    const entries = (this.string(name) ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
+    const entries = splitList(this.string(name));
     try {
       validate(entries);
     } catch (err) {
@@ -178,10 +183,7 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     jwt: {
       // Secrets are validated by the keyring builder, which names the offending key.
       secret: env('RTCSTATS_JWT_SECRET') || undefined,
-      previousSecrets: (env('RTCSTATS_JWT_PREVIOUS_SECRETS') ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
+      previousSecrets: splitList(env('RTCSTATS_JWT_PREVIOUS_SECRETS')),
       nextSecret: env('RTCSTATS_JWT_NEXT_SECRET') || undefined,
       keyringFile: keyringFile === undefined ? undefined : path.resolve(cwd, keyringFile),
       keyringWatch: r.bool('RTCSTATS_KEYRING_WATCH', true),

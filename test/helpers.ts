@@ -20,8 +20,8 @@ import { KeyringService } from '../src/config/keyring.service.js';
 import { METADATA_STORE, type DumpRecord, type MetadataStore } from '../src/metadata/metadata.store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = process.env.RTCSTATS_SHARED_DIR ?? path.resolve(REPO_ROOT, '../shared');
-export const FIXTURES = path.join(SHARED, 'fixtures');
+/** Client data copied into the repo (origin and licences in test/fixtures/NOTICE.md). */
+export const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop';
 export const OTHER_SECRET = 'other-secret-0123456789-abcdefghijklmno';

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
@@ -38,9 +39,24 @@ export function within<T>(promise: Promise<T>, what: string, ms = TIMEOUT_MS): P
   ]);
 }
 
+const madeDirs = new Set<string>();
+
+/** A fresh directory under $TMPDIR, removed by removeTempDir or, at the latest, when the test file ends. */
 export function tempDir(prefix = 'rtcstats-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
 }
+
+export function removeTempDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  madeDirs.delete(dir);
+}
+
+// Whatever a test file made and did not remove itself goes when the file's tests end.
+after(() => {
+  for (const dir of madeDirs) removeTempDir(dir);
+});
 
 class CaptureLogger implements LoggerService {
   readonly lines: string[] = [];
@@ -63,33 +79,50 @@ export interface TestApp {
   metadata: MetadataStore;
   logs: string[];
   url(pathAndQuery?: string): string;
-  close(): Promise<void>;
+  /** Stops the app and removes the data directory it made (keepData: leave it, e.g. to restart on it). */
+  close(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /** Boots the real AppModule on an ephemeral port with the given environment. */
 export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const madeDataDir = env.RTCSTATS_DATA_DIR === undefined;
   const dataDir = env.RTCSTATS_DATA_DIR ?? tempDir();
   const values: Record<string, string> = { RTCSTATS_JWT_SECRET: TEST_SECRET, ...env, RTCSTATS_DATA_DIR: dataDir };
-  const config = parseConfig((name) => values[name]);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .compile();
-  const logger = new CaptureLogger();
-  const app = moduleRef.createNestApplication({ logger });
-  setupApp(app);
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer().address() as net.AddressInfo).port;
-  return {
-    app,
-    config,
-    port,
-    dataDir,
-    metadata: app.get<MetadataStore>(METADATA_STORE),
-    logs: logger.lines,
-    url: (p = '/') => `ws://127.0.0.1:${port}${p}`,
-    close: () => app.close(),
+  const removeData = () => {
+    if (madeDataDir) removeTempDir(dataDir);
   };
+  let app: INestApplication | undefined;
+  try {
+    const config = parseConfig((name) => values[name]);
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+      .overrideProvider(APP_CONFIG)
+      .useValue(config)
+      .compile();
+    const logger = new CaptureLogger();
+    const nest = moduleRef.createNestApplication({ logger });
+    app = nest;
+    setupApp(nest);
+    await nest.listen(0, '127.0.0.1');
+    const port = (nest.getHttpServer().address() as net.AddressInfo).port;
+    return {
+      app: nest,
+      config,
+      port,
+      dataDir,
+      metadata: nest.get<MetadataStore>(METADATA_STORE),
+      logs: logger.lines,
+      url: (p = '/') => `ws://127.0.0.1:${port}${p}`,
+      close: async ({ keepData = false } = {}) => {
+        await nest.close();
+        if (!keepData) removeData();
+      },
+    };
+  } catch (err) {
+    // A boot that fails (the tests of bad settings) leaves nothing either.
+    await app?.close();
+    removeData();
+    throw err;
+  }
 }
 
 export function sign(payload: object, secret = TEST_SECRET, options: jwt.SignOptions = {}): string {

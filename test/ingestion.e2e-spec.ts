@@ -12,6 +12,7 @@ import {
   fixtureLines,
   rawFrames,
   readDump,
+  removeTempDir,
   sendAndClose,
   sign,
   startApp,
@@ -235,7 +236,7 @@ describe('ingestion limits and liveness', () => {
     const done = closed(ws);
     ws.send('[1,null,"x",0]');
     await waitFor(() => (fs.readdirSync(`${t.dataDir}/work`).length > 0 ? true : undefined), 'live file');
-    const closing = t.close();
+    const closing = t.close({ keepData: true });
     assert.equal((await done).code, 1001);
     await within(closing, 'app close');
     const again = await startApp({ RTCSTATS_DATA_DIR: t.dataDir });
@@ -245,6 +246,7 @@ describe('ingestion limits and liveness', () => {
       assert.equal(record.frameCount, 1);
     } finally {
       await again.close();
+      removeTempDir(t.dataDir);
     }
   });
 

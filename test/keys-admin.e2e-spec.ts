@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import { connect, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
+import { connect, removeTempDir, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
 
 const A = 'admin-secret-A-0123456789-abcdefghijklmno';
 const B = 'admin-secret-B-0123456789-abcdefghijklmno';
@@ -49,7 +49,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       assert.ok(Date.parse(byKid.ka.lastVerifiedAt!) <= Date.now());
 
       const { stdout } = await within(
-        promisify(execFile)(process.execPath, [CLI, 'list', '--file', file, '--server', `http://127.0.0.1:${t.port}`], { cwd: dir }),
+        promisify(execFile)(process.execPath, [CLI, 'list', '--file', file, '--server', `http://127.0.0.1:${t.port}`], { cwd: dir, timeout: 10_000 }),
         'keys list --server',
       );
       assert.match(stdout, /^KID\s+STATE\s+NOT AFTER\s+VERIFIED\s+LAST VERIFIED$/m);
@@ -58,6 +58,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       for (const secret of [A, B, API_KEY]) assert.ok(!stdout.includes(secret), 'no secret in keys list');
     } finally {
       await t.close();
+      removeTempDir(dir);
     }
   });
 });

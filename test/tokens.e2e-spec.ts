@@ -489,7 +489,9 @@ function run(script: string, args: string[], env: Record<string, string>): Promi
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return within(new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))), `${script} to exit`);
+  return within(new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))), `${script} to exit`).finally(() =>
+    child.kill('SIGKILL'),
+  );
 }
 
 describe('token CLI (compiled, as a child process)', () => {
@@ -536,7 +538,12 @@ describe('first start (compiled main.js)', () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    await waitFor(() => (out.includes('Clients connect to') ? true : undefined), 'the server to start');
+    try {
+      await waitFor(() => (out.includes('Clients connect to') ? true : undefined), 'the server to start');
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
     return { child, output: () => out };
   }
 

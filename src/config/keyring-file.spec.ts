@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
+import { tempDir } from '../../test/helpers.js';
 import { buildKeyring, KID_PATTERN, KeyringError, type KeyringFileSpec } from './keyring.js';
 import {
   addApiKey,
@@ -42,10 +42,6 @@ function refuses(fn: () => unknown, message: RegExp): void {
     for (const s of [SECRET_A, SECRET_B, SECRET_C, API_KEY]) assert.ok(!err.message.includes(s), 'message leaks a secret');
     return true;
   });
-}
-
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
 }
 
 describe('initSpec', () => {
@@ -226,7 +222,7 @@ describe('listKeys and describeChanges', () => {
 
 describe('readKeyringSpec and writeKeyringFileAtomic', () => {
   it('writes a keyring that reads back identically, mode 0600, without leftovers', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     fs.writeFileSync(file, 'placeholder', { mode: 0o644 });
     writeKeyringFileAtomic(file, base());
@@ -236,7 +232,7 @@ describe('readKeyringSpec and writeKeyringFileAtomic', () => {
   });
 
   it('refuses an invalid keyring and leaves the previous file byte-identical', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     writeKeyringFileAtomic(file, base());
     const original = fs.readFileSync(file);
@@ -250,7 +246,7 @@ describe('readKeyringSpec and writeKeyringFileAtomic', () => {
   });
 
   it('refuses to replace an existing file when overwrite is false', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     writeKeyringFileAtomic(file, base(), { overwrite: false });
     const original = fs.readFileSync(file);
@@ -260,7 +256,7 @@ describe('readKeyringSpec and writeKeyringFileAtomic', () => {
   });
 
   it('writes through a symlink, keeping the link', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     fs.mkdirSync(path.join(dir, 'data'));
     const real = path.join(dir, 'data', 'keyring.json');
     const link = path.join(dir, 'keyring.json');
@@ -273,7 +269,7 @@ describe('readKeyringSpec and writeKeyringFileAtomic', () => {
   });
 
   it('names the file and the problem when reading a missing, malformed or invalid file', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     refuses(() => readKeyringSpec(file), /keyring file .*keyring\.json: cannot read \(ENOENT\)/);
     fs.writeFileSync(file, '{"keys": [');

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 
+import { ClockModule } from './common/clock.js';
 import { AppConfigModule } from './config/app-config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestionModule } from './ingestion/ingestion.module.js';
@@ -8,6 +9,6 @@ import { KeysModule } from './keys/keys.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 
 @Module({
-  imports: [AppConfigModule, KeyringModule, HealthModule, IngestionModule, TokensModule, KeysModule],
+  imports: [ClockModule, AppConfigModule, KeyringModule, HealthModule, IngestionModule, TokensModule, KeysModule],
 })
 export class AppModule {}

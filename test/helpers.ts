@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 
 import { AppModule } from '../src/app.module.js';
 import { setupApp } from '../src/app.setup.js';
+import { CLOCK } from '../src/common/clock.js';
 import { type AppConfig, parseConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.token.js';
 import type { KeyringFileSpec } from '../src/keyring/keyring.js';
@@ -83,8 +84,17 @@ export interface TestApp {
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Boots the real AppModule on an ephemeral port with the given environment. */
-export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+/** A clock the test moves by hand, for the app's CLOCK (token times, key notAfter, rate windows). */
+export class TestClock {
+  constructor(private ms = Date.now()) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** Boots the real AppModule on an ephemeral port with the given environment (and clock, if given). */
+export async function startApp(env: Record<string, string> = {}, options: { clock?: TestClock } = {}): Promise<TestApp> {
   const madeDataDir = env.RTCSTATS_DATA_DIR === undefined;
   const dataDir = env.RTCSTATS_DATA_DIR ?? tempDir();
   const values: Record<string, string> = { RTCSTATS_JWT_SECRET: TEST_SECRET, ...env, RTCSTATS_DATA_DIR: dataDir };
@@ -94,10 +104,9 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
   let app: INestApplication | undefined;
   try {
     const config = parseConfig((name) => values[name]);
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-      .overrideProvider(APP_CONFIG)
-      .useValue(config)
-      .compile();
+    let builder = Test.createTestingModule({ imports: [AppModule] }).overrideProvider(APP_CONFIG).useValue(config);
+    if (options.clock !== undefined) builder = builder.overrideProvider(CLOCK).useValue(options.clock.now);
+    const moduleRef = await builder.compile();
     const logger = new CaptureLogger();
     const nest = moduleRef.createNestApplication({ logger });
     app = nest;

@@ -17,6 +17,7 @@ import {
   sign,
   startApp,
   storedFiles,
+  TestClock,
   type TestApp,
   tokenQuery,
   waitFor,
@@ -153,12 +154,13 @@ describe('ingestion (real ws clients against the real app)', () => {
   });
 
   it('keeps recording a connection whose token expires while it is open', async () => {
-    const strict = await startApp({ RTCSTATS_JWT_CLOCK_TOLERANCE: '0' });
+    const clock = new TestClock();
+    const strict = await startApp({ RTCSTATS_JWT_CLOCK_TOLERANCE: '0' }, { clock });
     try {
-      const token = sign({ rtcStats: { session: 'aging' }, exp: Math.floor(Date.now() / 1000) + 2 });
+      const token = sign({ rtcStats: { session: 'aging' }, exp: Math.floor(clock.now() / 1000) + 2 });
       const ws = await connect(strict.url(`/${tokenQuery(token)}`));
       ws.send('[1,null,"fresh",0]');
-      await new Promise((r) => setTimeout(r, 3100));
+      clock.advance(3000);
       // The token is expired now: a new connection with it is refused...
       const late = await connect(strict.url(`/${tokenQuery(token)}`));
       assert.equal((await closed(late)).code, 1008);

@@ -16,6 +16,7 @@ import {
   sign,
   startApp,
   tempDir,
+  TestClock,
   type TestApp,
   tokenQuery,
   waitFor,
@@ -203,12 +204,16 @@ describe('secret rotation without downtime', () => {
   });
 
   it('stops verifying a key when its notAfter passes, without a reload', async () => {
-    const notAfter = new Date(Date.now() + 1500).toISOString();
+    const clock = new TestClock();
+    const notAfter = new Date(clock.now() + 60_000).toISOString();
     const file = keyringDir(keys(['kb', B, 'current'], ['ka', A, 'previous', notAfter]));
-    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_WATCH: 'false', RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    const env = { RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_WATCH: 'false', RTCSTATS_KEYRING_POLL_INTERVAL: '0' };
+    const t = await startApp(env, { clock });
     try {
       await accepts(t, sign({ rtcStats: {} }, A), 'before notAfter');
-      await new Promise((r) => setTimeout(r, Date.parse(notAfter) - Date.now() + 100));
+      clock.advance(59_000);
+      await accepts(t, sign({ rtcStats: {} }, A), 'a second before notAfter');
+      clock.advance(1_001);
       await rejects(t, sign({ rtcStats: {} }, A));
       await rejects(t, sign({ rtcStats: {} }, A, { keyid: 'ka' }));
       await accepts(t, sign({ rtcStats: {} }, B), 'current key still fine');

@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import { InjectThrottlerStorage, normalizeIp, ThrottlerException, type ThrottlerStorage } from '@nestjs/throttler';
 
+import { CLOCK, type Clock } from '../common/clock.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import type { Keyring } from '../keyring/keyring.js';
@@ -53,6 +54,7 @@ export class ApiKeyGuard implements CanActivate {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly keyring: KeyringService,
     @InjectThrottlerStorage() private readonly storage: ThrottlerStorage,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.envKeys = config.tokens.apiKeys;
     this.windowMs = config.tokens.rateLimitWindowSec * 1000;
@@ -93,7 +95,7 @@ export class ApiKeyGuard implements CanActivate {
   private blockedSeconds(tracker: string): number {
     const until = this.blockedUntil.get(tracker);
     if (until === undefined) return 0;
-    const left = until - Date.now();
+    const left = until - this.clock();
     if (left <= 0) {
       this.blockedUntil.delete(tracker);
       return 0;
@@ -111,7 +113,7 @@ export class ApiKeyGuard implements CanActivate {
     );
     if (!record.isBlocked) return;
     // Blocks are rare, so sweeping expired ones here keeps the map bounded at little cost.
-    const now = Date.now();
+    const now = this.clock();
     for (const [t, until] of this.blockedUntil) if (until <= now) this.blockedUntil.delete(t);
     this.blockedUntil.set(tracker, now + record.timeToBlockExpire * 1000);
     this.logger.warn(`Too many failed API key attempts from one client: blocked for ${record.timeToBlockExpire} s`);

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { TOKEN_PARAM } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
@@ -35,14 +36,11 @@ export class ConnectionAuthenticator {
     @Inject(APP_CONFIG) config: AppConfig,
     keyring: KeyringService,
     private readonly usage: KeyUsage,
+    @Inject(CLOCK) clock: Clock,
   ) {
     this.required = config.auth === 'required';
-    this.verifier = new TokenVerifier(() => keyring.get(), {
-      clockToleranceSec: config.jwt.clockToleranceSec,
-      maxLifetimeSec: config.jwt.maxLifetimeSec,
-      issuer: config.jwt.issuer,
-      audience: config.jwt.audience,
-    });
+    const { clockToleranceSec, maxLifetimeSec, issuer, audience } = config.jwt;
+    this.verifier = new TokenVerifier(() => keyring.get(), { clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
   }
 
   authenticate(request: IncomingMessage): AuthDecision {

@@ -3,8 +3,9 @@ import { ThrottlerModule } from '@nestjs/throttler';
 
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import type { AppConfig } from '../config/app-config.js';
+import { CLOCK, type Clock } from '../common/clock.js';
+import { RateWindows } from '../common/rate-windows.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { CLOCK } from './clock.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
 import { TokensController } from './tokens.controller.js';
 import { TokensService } from './tokens.service.js';
@@ -12,15 +13,16 @@ import { TokensService } from './tokens.service.js';
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
+      inject: [APP_CONFIG, CLOCK],
+      useFactory: (config: AppConfig, clock: Clock) => ({
         // Named "default" so the guard sends a plain Retry-After header (other names get a suffix).
         throttlers: [{ name: 'default', ttl: config.tokens.rateLimitWindowSec * 1000, limit: config.tokens.rateLimit }],
         errorMessage: RATE_LIMIT_MESSAGE,
+        storage: new RateWindows(clock),
       }),
     }),
   ],
   controllers: [TokensController],
-  providers: [TokensService, ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard, { provide: CLOCK, useValue: Date.now }],
+  providers: [TokensService, ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard],
 })
 export class TokensModule {}

@@ -207,12 +207,21 @@ export function fixtureLines(relative: string): string[] {
   return fs.readFileSync(path.join(FIXTURES, relative), 'utf8').replace(/\n$/, '').split('\n');
 }
 
+/**
+ * Waits until the work folder is empty: a record is inserted before its live file is unlinked, so
+ * a test that counts files after seeing a record must wait for this real condition, not race it.
+ */
+export function liveFilesGone(t: TestApp): Promise<true> {
+  const work = path.join(t.dataDir, 'work');
+  return waitFor(() => (!fs.existsSync(work) || fs.readdirSync(work).length === 0 ? true : undefined), 'live files to be removed');
+}
+
 /** Everything in the data directory's dumps and work folders (to prove nothing was stored). */
 export function storedFiles(dataDir: string): string[] {
   return ['dumps', 'work'].flatMap((d) => {
     const dir = path.join(dataDir, d);
     return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => path.join(d, f)) : [];
-  });
+  }).sort();
 }
 
 /** A masked client frame (RFC 6455), for raw-socket tests that put frames in the upgrade's packet. */

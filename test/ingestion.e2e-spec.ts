@@ -10,6 +10,7 @@ import {
   connect,
   FIXTURES,
   fixtureLines,
+  liveFilesGone,
   rawFrames,
   readDump,
   removeTempDir,
@@ -85,7 +86,8 @@ describe('ingestion (real ws clients against the real app)', () => {
     assert.equal(close[2], 1000);
     assert.equal(typeof close[3], 'number');
     assert.ok(close[3] >= 0);
-    assert.ok(!fs.existsSync(`${t.dataDir}/work/${record.id}.jsonl`), 'live file removed after finalizing');
+    // The record is inserted before the live file is unlinked: wait for the unlink, do not race it.
+    await waitFor(() => (fs.existsSync(`${t.dataDir}/work/${record.id}.jsonl`) ? undefined : true), 'live file removed after finalizing');
   });
 
   it('accepts any path, echoes rtcstats#5.0 and rtcstats#4.0, and accepts clients without a subprotocol', async () => {
@@ -132,16 +134,18 @@ describe('ingestion (real ws clients against the real app)', () => {
   });
 
   it('leaves no file and no record for a connection that sent no frame', async () => {
-    const before = storedFiles(t.dataDir).length;
+    await liveFilesGone(t);
+    const before = storedFiles(t.dataDir);
     const token = sign({ rtcStats: { session: 'empty' } });
     const ws = await connect(t.url(`/${tokenQuery(token)}`));
     assert.equal((await sendAndClose(ws, [])).code, 1000);
     // A later connection's record proves the empty one has been fully processed.
     const ws2 = await connect(t.url(`/${tokenQuery(sign({ rtcStats: { session: 'after-empty' } }))}`));
-    await sendAndClose(ws2, ['[1]']);
-    await waitForRecords(t, 1, { session: 'after-empty' });
+    assert.equal((await sendAndClose(ws2, ['[1]'])).code, 1000);
+    const [after] = await waitForRecords(t, 1, { session: 'after-empty' });
+    await liveFilesGone(t);
     assert.equal((await t.metadata.find({ session: 'empty' })).length, 0);
-    assert.equal(storedFiles(t.dataDir).length, before + 1);
+    assert.deepEqual(storedFiles(t.dataDir), [...before, `dumps/${after.id}.jsonl.gz`].sort());
   });
 
   it('records frames sent in the same packet as the upgrade request', async () => {

@@ -74,6 +74,7 @@ describe('secret rotation without downtime', () => {
       }, 20);
 
       // 20 clients connecting and sending in a loop.
+      const completed = new Array<number>(20).fill(0);
       const loops = Array.from({ length: 20 }, async (_, i) => {
         while (running) {
           const session = `loop-${i}-${sessions++}`;
@@ -86,21 +87,27 @@ describe('secret rotation without downtime', () => {
           } catch (err) {
             failures.push(`${session}: ${(err as Error).message}`);
           }
+          completed[i]++;
         }
       });
-      const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // A phase lasts until every loop has completed two more sessions, so each has run a whole
+      // session that started after the phase began (progress, not a timer).
+      const progress = () => {
+        const target = completed.map((n) => n + 2);
+        return waitFor(() => (completed.every((n, i) => n >= target[i]) ? true : undefined), 'two more sessions per loop');
+      };
 
-      await pause(300);
+      await progress();
       writeKeyring(file, keys(['ka', A, 'current'], ['kb', B, 'next']));
       await keyringLanded(t, 'ka(current), kb(next)');
-      await pause(300);
+      await progress();
       writeKeyring(file, keys(['ka', A, 'previous', new Date(Date.now() + 3600_000).toISOString()], ['kb', B, 'current']));
       await keyringLanded(t, 'ka(previous), kb(current)');
       backend = { kid: 'kb', secret: B };
-      await pause(400);
+      await progress();
       writeKeyring(file, keys(['kb', B, 'current']));
       await keyringLanded(t, 'kb(current)');
-      await pause(300);
+      await progress();
       running = false;
       await within(Promise.all(loops), 'client loops');
       clearInterval(ticker);

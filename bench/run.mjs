@@ -96,18 +96,19 @@ const METRICS = {
   cpuUsPerFrameSend: 'server CPU per frame, send phase (us)',
   cpuUsPerFrameTotal: 'server CPU per frame incl. work after close, until durable (us)',
   gzipFloorUsPerFrame: 'compression floor: gzip of the stored bytes, per frame (us)',
-  framesPerSecSend: 'frames per second, send phase',
+  framesPerSecSend: 'frames per second, send phase (higher is better)',
   durableS: 'wall time until every dump is durable (s)',
-  handshakesPerSec: 'valid handshakes per second',
+  handshakesPerSec: 'valid handshakes per second (higher is better)',
   cpuUsPerHandshake: 'server CPU per handshake (us)',
   rssKiBPerIdleConnection: 'RSS per idle connection (KiB)',
   cpuUsPerClose: 'server CPU per close, until durable (us)',
   closeDurableS: 'wall time from close until durable (s)',
-  sessionsPerSecDurable: 'sessions durable per second',
+  sessionsPerSecDurable: 'sessions durable per second (higher is better)',
   cpuUsPerSession: 'server CPU per session, until durable (us)',
-  rejectionsPerSec: 'rejections per second',
+  rejectionsPerSec: 'rejections per second (higher is better)',
   cpuUsPerRejection: 'server CPU per rejection (us)',
   peakRssMiB: 'peak RSS (MiB)',
+  generatorCpuPct: 'load generator CPU in the send phase (% of its core)',
 };
 
 const fmt = (v) => (v === undefined ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import { connect, removeTempDir, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
+import { connect, removeTempDir, REPO_ROOT, TestClock, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
 
 const A = 'admin-secret-A-0123456789-abcdefghijklmno';
 const B = 'admin-secret-B-0123456789-abcdefghijklmno';
@@ -26,7 +26,8 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
         apiKeys: [{ id: 'ops', key: API_KEY }],
       }),
     );
-    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    const clock = new TestClock();
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' }, { clock });
     try {
       for (const [secret, kid] of [[A, 'ka'], [A, undefined], [B, 'kb']] as const) {
         const ws = await connect(t.url(`/${tokenQuery(sign({ rtcStats: {} }, secret, kid ? { keyid: kid } : {}))}`));
@@ -41,7 +42,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       assert.equal(res.status, 200);
       const text = await res.text();
       for (const secret of [A, B, API_KEY]) assert.ok(!text.includes(secret), 'no secret in the response');
-      const body = JSON.parse(text) as { keys: { kid: string; state: string; verifications: number; lastVerifiedAt: string | null }[] };
+      const body = JSON.parse(text) as { keys: { kid: string; state: string; expired: boolean; verifications: number; lastVerifiedAt: string | null }[] };
       const byKid = Object.fromEntries(body.keys.map((k) => [k.kid, k]));
       assert.equal(byKid.ka.state, 'previous');
       assert.equal(byKid.ka.verifications, 2);
@@ -56,6 +57,12 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       assert.match(stdout, /^ka\s+previous\s+2099-01-01T00:00:00Z\s+2\s+\d{4}-/m);
       assert.match(stdout, /^kb\s+current\s+-\s+1\s+\d{4}-/m);
       for (const secret of [A, B, API_KEY]) assert.ok(!stdout.includes(secret), 'no secret in keys list');
+
+      // Expiry is judged on the app's clock, the same one token verification uses.
+      assert.equal(byKid.ka.expired, false);
+      clock.advance(Date.parse('2099-01-01T00:00:01Z') - clock.now());
+      const later = (await (await fetch(url, { headers: { Authorization: `Bearer ${API_KEY}` } })).json()) as typeof body;
+      assert.equal(later.keys.find((k) => k.kid === 'ka')?.expired, true);
     } finally {
       await t.close();
       removeTempDir(dir);

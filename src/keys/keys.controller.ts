@@ -1,8 +1,9 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { KeyUsage } from '../auth/key-usage.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { API_KEY_SCHEME } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 
@@ -30,6 +31,7 @@ export class KeysController {
   constructor(
     private readonly keyring: KeyringService,
     private readonly usage: KeyUsage,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   @Get()
@@ -45,7 +47,7 @@ export class KeysController {
   })
   @ApiUnauthorizedResponse({ description: 'Missing or wrong API key.' })
   status() {
-    const now = Date.now();
+    const now = this.clock();
     const keyring = this.keyring.get();
     const listed = new Set<string>();
     const keys: KeyStatus[] = (keyring?.keys ?? []).map((k) => {

@@ -20,8 +20,8 @@ const FULL = ['real-50x2000', 'real-200x500', 'large-20x1000', 'idle-2000', 'one
 const QUICK = ['real-50x1000', 'real-200x250', 'large-20x500', 'idle-1000', 'oneframe-1000', 'badtoken-1000'];
 
 const HELP = `usage: npm run bench -- [options]       (or: node bench/run.mjs [options], after npm run build)
-  --quick              smaller scenarios (${QUICK.join(' ')}), a few minutes
-  --rounds N           interleaved rounds, medians over them (default 3)
+  --quick              smaller scenarios (${QUICK.join(' ')}), about a minute
+  --rounds N           interleaved rounds, medians over them (default 5)
   --scenarios LIST     comma-separated (default: ${FULL.join(',')})
                        real-CxF: C connections x F frames of the real 90 s Chrome session
                        large-CxF: C connections x F frames of ~6 KB getStats reports
@@ -55,11 +55,21 @@ if (opt.help) {
   console.log(HELP);
   process.exit(0);
 }
-const rounds = Number(opt.rounds ?? 3);
-const scenarios = (opt.scenarios?.split(',') ?? (opt.quick ? QUICK : FULL)).map(parseScenario);
+function usageError(message) {
+  console.error(`bench: ${message} (see --help)`);
+  process.exit(2);
+}
+const rounds = Number(opt.rounds ?? 5);
+if (!Number.isInteger(rounds) || rounds < 1) usageError('--rounds must be a whole number of at least 1');
+let scenarios;
+try {
+  scenarios = (opt.scenarios?.split(',') ?? (opt.quick ? QUICK : FULL)).map(parseScenario);
+} catch (err) {
+  usageError(err.message);
+}
 const targets = opt.targets.split(',');
-for (const t of targets) if (!(t in TARGETS)) throw new Error(`unknown target "${t}" (${Object.keys(TARGETS).join(', ')})`);
-if (targets[0] !== 'baseline') throw new Error('the first target must be baseline: ratios are to it');
+for (const t of targets) if (!(t in TARGETS)) usageError(`unknown target "${t}" (${Object.keys(TARGETS).join(', ')})`);
+if (targets[0] !== 'baseline') usageError('the first target must be baseline: ratios are to it');
 const pin = !opt['no-pin'];
 
 // Pin this process (driver and load generator) to its CPU by re-running it under taskset.

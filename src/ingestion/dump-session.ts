@@ -2,6 +2,7 @@ import fs from 'node:fs';
 
 import type { WebSocket } from 'ws';
 
+import type { DumpRecord } from '../metadata/metadata.store.js';
 import type { ConnectionInfo } from './connection-info.js';
 import { dumpHeader } from './connection-info.js';
 
@@ -29,6 +30,8 @@ export interface SessionResult {
   /** False when nothing was written (no frames) or the file could not be written completely. */
   readonly stored: boolean;
   readonly error: Error | undefined;
+  /** Extra metadata columns (Jitsi sessions: statsSessionId and identity). */
+  readonly extra?: Pick<DumpRecord, 'statsSessionId' | 'conferenceName' | 'displayName' | 'meetingId'>;
 }
 
 const NL = Buffer.from('\n');

@@ -7,17 +7,21 @@ import { WebSocketServer } from 'ws';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 
 const SUBPROTOCOL = /^rtcstats#\d+\.\d+$/;
 const PREFERRED = 'rtcstats#5.0';
 
-/** Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else none. */
+/**
+ * Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else a
+ * Jitsi one (which routes the connection to the Jitsi adapter), else none.
+ */
 export function selectSubprotocol(offered: Set<string>): string | false {
   if (offered.has(PREFERRED)) return PREFERRED;
   for (const p of offered) {
     if (SUBPROTOCOL.test(p)) return p;
   }
-  return false;
+  return selectJitsiSubprotocol(offered) ?? false;
 }
 
 /**

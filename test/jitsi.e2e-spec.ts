@@ -35,7 +35,10 @@ describe('Jitsi clients (real ws clients against the real app)', () => {
     t = await startApp({ RTCSTATS_OBFUSCATE_IPS: 'false', RTCSTATS_JITSI_RESUME_GRACE: '1' });
     token = sign(IDENTITY);
   });
-  after(() => t.close());
+  after(async () => {
+    await t.close();
+    fs.rmSync(t.dataDir, { recursive: true, force: true });
+  });
 
   for (const name of fs.readdirSync(JITSI_FIXTURES).filter((f) => f.endsWith('.ndjson'))) {
     it(`replays ${name} into a dump holding the client's lines verbatim`, async () => {
@@ -210,7 +213,10 @@ describe('Jitsi clients with IP obfuscation (default)', () => {
   before(async () => {
     t = await startApp({});
   });
-  after(() => t.close());
+  after(async () => {
+    await t.close();
+    fs.rmSync(t.dataDir, { recursive: true, force: true });
+  });
 
   it('masks addresses inside the entry strings', async () => {
     const token = sign(IDENTITY);
@@ -254,6 +260,7 @@ describe('Jitsi clients refused', () => {
       assert.deepEqual(storedFiles(t2.dataDir), []);
     } finally {
       await t2.close();
+      fs.rmSync(t2.dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -128,7 +128,8 @@ export class JitsiConnection {
         this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: ignored message of unknown type "${msg.type}"`);
         return;
       case 'close': {
-        const handle = this.sessions.get(msg.statsSessionId);
+        // Also a parked session: a client may reconnect only to say it is done.
+        const handle = this.sessions.get(msg.statsSessionId) ?? this.ctx.registry.claim(this.key(msg.statsSessionId));
         this.endedIds.add(msg.statsSessionId);
         if (handle !== undefined) this.ctx.end(handle, CLOSE_NORMAL, 'close requested');
         return;

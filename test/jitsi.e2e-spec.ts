@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 
+import { openSqliteMetadataStore } from '../src/metadata/sqlite.js';
 import { closed, readDump, sign, startApp, storedFiles, type TestApp, waitFor } from './helpers.js';
 import {
   JITSI_FIXTURES,
@@ -165,6 +166,30 @@ describe('Jitsi clients (real ws clients against the real app)', () => {
     assert.equal((await waitForJitsiRecords(t, sid, 2)).length, 2);
   });
 
+  it('a reconnect takes the session over from a socket the server has not seen die', async () => {
+    const sid = newSessionId();
+    const entry = (seq: number) => messageFor(sid, `["getstats","PC_0",{},${1700000000000 + seq},${seq}]`);
+    const a = await jitsiConnect(jitsiUrl(t, token, sid));
+    await a.next('greeting');
+    for (let seq = 1; seq <= 5; seq++) a.ws.send(entry(seq));
+    await waitFor(() => (t.logs.some((l) => l.includes(`Jitsi session ${sid} started`)) ? true : undefined), 'session start');
+    const b = await jitsiConnect(jitsiUrl(t, token, sid, true));
+    assert.deepEqual(await b.next('resume greeting'), { type: 'sn', body: { value: 5, state: 'initial' } });
+    b.ws.send(entry(6));
+    a.ws.send(entry(7)); // the old socket is not the session's any more
+    await waitFor(() => (t.logs.some((l) => l.includes(`session ${sid} is carried by another connection`)) ? true : undefined), 'old socket refused');
+    for (const c of [b, a]) {
+      const done = closed(c.ws);
+      c.ws.close(3001);
+      await done;
+    }
+    const [record] = await waitForJitsiRecords(t, sid);
+    const dump = readDump(record.location);
+    assert.deepEqual(seqs(dump), [1, 2, 3, 4, 5, 6]);
+    const disconnect = dump.map((l) => JSON.parse(l)).find((l) => l[0] === 'disconnect');
+    assert.equal(disconnect[2].reason, 'superseded by a new connection');
+  });
+
   it('another token identity cannot continue a session', async () => {
     const sid = newSessionId();
     const a = await jitsiConnect(jitsiUrl(t, token, sid));
@@ -261,6 +286,45 @@ describe('Jitsi clients refused', () => {
     } finally {
       await t2.close();
       fs.rmSync(t2.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Jitsi sessions at shutdown', () => {
+  it('finalizes live and parked sessions (1001) before the process exits; clients see 1001 and may retry elsewhere', async () => {
+    const t = await startApp({ RTCSTATS_JITSI_RESUME_GRACE: '10m' });
+    try {
+      const token = sign(IDENTITY);
+      const live = newSessionId();
+      const parked = newSessionId();
+      const a = await jitsiConnect(jitsiUrl(t, token, live));
+      const b = await jitsiConnect(jitsiUrl(t, token, parked));
+      await a.next('greeting');
+      await b.next('greeting');
+      a.ws.send(messageFor(live, '["create","PC_0",{},1700000000000,1]'));
+      b.ws.send(messageFor(parked, '["create","PC_0",{},1700000000000,1]'));
+      await waitFor(() => (fs.readdirSync(`${t.dataDir}/work`).length === 2 ? true : undefined), 'two live dumps');
+      const dropped = closed(b.ws);
+      b.ws.terminate();
+      await dropped;
+      await waitFor(() => (t.logs.some((l) => l.includes(`Jitsi session ${parked}`) && l.includes('started')) ? true : undefined), 'parked session');
+      const aClosed = closed(a.ws);
+      await t.close();
+      assert.deepEqual(await aClosed, { code: 1001, reason: 'server shutting down' });
+      const store = await openSqliteMetadataStore(`${t.dataDir}/rtcstats.sqlite`);
+      try {
+        const rows = (await store.find({}, 100)).filter((r) => r.statsSessionId === live || r.statsSessionId === parked);
+        assert.equal(rows.length, 2);
+        for (const r of rows) {
+          assert.equal(r.closeCode, 1001);
+          assert.equal(JSON.parse(readDump(r.location).at(-1)!)[2].reason, 'server shutting down');
+        }
+      } finally {
+        await store.close();
+      }
+      assert.deepEqual(fs.readdirSync(`${t.dataDir}/work`), [], 'no live dump left behind');
+    } finally {
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -163,10 +163,17 @@ export class JitsiConnection {
   }
 
   private open(statsSessionId: string): SessionHandle | undefined {
-    const parked = this.ctx.registry.claim(this.key(statsSessionId));
-    if (parked !== undefined) {
-      this.adopt(parked);
-      return parked;
+    const key = this.key(statsSessionId);
+    const known = this.ctx.registry.get(key);
+    if (known !== undefined && known.owner === null) {
+      this.adopt(this.ctx.registry.claim(key)!);
+      return known;
+    }
+    if (known !== undefined) {
+      // Carried by another live socket (it took the session over on reconnect): not stolen back.
+      this.endedIds.add(statsSessionId);
+      this.ctx.log.warn(`Jitsi connection ${this.params.id}: session ${statsSessionId} is carried by another connection; its messages here are dropped`);
+      return undefined;
     }
     if (this.sessions.size >= MAX_SESSIONS_PER_CONNECTION) {
       this.endedIds.add(statsSessionId);

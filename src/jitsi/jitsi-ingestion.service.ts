@@ -24,6 +24,7 @@ import { realTimers, ResumeRegistry } from './resume-registry.js';
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 const CLOSE_GOING_AWAY = 1001;
+const CLOSE_INTERNAL_ERROR = 1011;
 const TICK_MS = 1000;
 const MAX_HEADER_VALUE = 1024;
 
@@ -171,7 +172,13 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       path.join(this.workDir, `${dumpId}.jsonl`),
       JSON.stringify(['connectionInfo', null, meta, info.startTime]),
       WRITE_BUFFER_BYTES,
-      (err) => this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message})`),
+      (err) => {
+        this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message})`);
+        // 1011 is retried by the client, which then resends what was not acknowledged into a new dump.
+        const owner = handle.owner;
+        this.end(handle, CLOSE_INTERNAL_ERROR, 'cannot record session');
+        owner?.close(CLOSE_INTERNAL_ERROR, 'cannot record session');
+      },
     );
     const session = new JitsiSession(statsSessionId, file, { everyEntries: this.config.jitsi.ackEntries, intervalMs: this.config.jitsi.ackIntervalMs }, Date.now);
     const handle: SessionHandle = { key: `${conn.params.identityKey}\n${statsSessionId}`, session, file, owner: conn };

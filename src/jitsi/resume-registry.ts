@@ -41,6 +41,10 @@ export class ResumeRegistry<S> {
     this.entries.set(key, { session, timer: undefined });
   }
 
+  get(key: string): S | undefined {
+    return this.entries.get(key)?.session;
+  }
+
   /** Takes the session back for a (new) socket, cancelling its grace timer. */
   claim(key: string): S | undefined {
     const e = this.entries.get(key);

@@ -6,13 +6,15 @@ import path from 'node:path';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 
-import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import type { Keyring } from '../config/keyring.js';
-import { KeyringService } from '../config/keyring.service.js';
+
 import type { ConnectionInfo } from '../ingestion/connection-info.js';
 import { DumpFinalizer } from '../ingestion/dump-finalizer.service.js';
+import type { Keyring } from '../keyring/keyring.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
 import { type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
 import { JitsiDumpFile } from './jitsi-dump-file.js';
@@ -23,8 +25,6 @@ import { realTimers, ResumeRegistry } from './resume-registry.js';
 
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
-const CLOSE_GOING_AWAY = 1001;
-const CLOSE_INTERNAL_ERROR = 1011;
 const TICK_MS = 1000;
 const MAX_HEADER_VALUE = 1024;
 
@@ -66,7 +66,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly auth: WsAuthGuard,
+    private readonly auth: ConnectionAuthenticator,
     private readonly finalizer: DumpFinalizer,
     keyring: KeyringService,
   ) {

@@ -7,7 +7,7 @@
  *   - path:           endpoint `wss://host/t/<jwt>` gives `/t/<jwt>/<fqn>?statsSessionId=..`
  * A JWT never contains `/`, so a query value is cut at the first `/`.
  */
-import { TOKEN_PARAM } from '../auth/ws-auth.guard.js';
+import { TOKEN_PARAM } from '../common/protocol.constants.js';
 
 export const MASKED_TOKEN = 'obfuscated';
 

@@ -328,3 +328,23 @@ describe('Jitsi sessions at shutdown', () => {
     }
   });
 });
+
+describe('Jitsi acknowledgement interval', () => {
+  it('acknowledges entries below the count once the interval has passed', async () => {
+    const t = await startApp({ RTCSTATS_JITSI_ACK_INTERVAL: '1' });
+    try {
+      const sid = newSessionId();
+      const c = await jitsiConnect(jitsiUrl(t, sign(IDENTITY), sid));
+      await c.next('greeting');
+      for (let seq = 1; seq <= 3; seq++) c.ws.send(messageFor(sid, `["getstats","PC_0",{},${1700000000000 + seq},${seq}]`));
+      assert.deepEqual(await c.next('interval ack'), { type: 'sn', body: { value: 3 } });
+      const done = closed(c.ws);
+      c.ws.close(3001);
+      await done;
+      await waitForJitsiRecords(t, sid);
+    } finally {
+      await t.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -10,8 +10,7 @@ import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-
-import type { ConnectionInfo } from '../ingestion/connection-info.js';
+import { type ConnectionInfo, connectionInfo } from '../ingestion/connection-info.js';
 import { DumpFinalizer } from '../ingestion/dump-finalizer.service.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
@@ -26,13 +25,6 @@ import { realTimers, ResumeRegistry } from './resume-registry.js';
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 const TICK_MS = 1000;
-const MAX_HEADER_VALUE = 1024;
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const v = request.headers[name];
-  const s = Array.isArray(v) ? v.join(', ') : v;
-  return s === undefined ? undefined : s.slice(0, MAX_HEADER_VALUE);
-}
 
 /** A close reason must fit in 123 bytes; keep ours short and ASCII. */
 function closeReason(text: string): string {
@@ -115,18 +107,8 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       return;
     }
     const id = crypto.randomUUID();
-    const base: ConnectionInfo = {
-      id,
-      startTime: Date.now(),
-      url: url.url,
-      path: url.path,
-      origin: header(request, 'origin'),
-      userAgent: header(request, 'user-agent'),
-      remoteAddresses,
-      clientProtocol: ws.protocol,
-      kid: decision.kid,
-      claims: decision.claims,
-    };
+    // The Jitsi URL forms put the token in the path too: url and path come masked from parseJitsiUrl.
+    const base: ConnectionInfo = { ...connectionInfo(request, id, Date.now(), decision, remoteAddresses), url: url.url, path: url.path };
     const conn = new JitsiConnection(
       ws,
       {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import type { KeyringFileSpec } from '../src/keyring/keyring.js';
 import { openSqliteMetadataStore } from '../src/metadata/sqlite.js';
-import { closed, readDump, sign, startApp, storedFiles, type TestApp, waitFor } from './helpers.js';
+import { closed, readDump, sign, startApp, storedFiles, tempDir, type TestApp, waitFor, writeKeyring } from './helpers.js';
 import {
   JITSI_FIXTURES,
   jitsiConnect,
@@ -342,6 +344,83 @@ describe('Jitsi acknowledgement interval', () => {
       c.ws.close(3001);
       await done;
       await waitForJitsiRecords(t, sid);
+    } finally {
+      await t.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Jitsi sessions and failures', () => {
+  it('emergency revoke ends the sessions of that kid with 3002 (no retry), keeps their dumps, spares the others', async () => {
+    const A = 'jitsi-revoke-secret-A-0123456789-abcdefgh';
+    const B = 'jitsi-revoke-secret-B-0123456789-abcdefgh';
+    const dir = tempDir('rtcstats-keyring-');
+    const file = path.join(dir, 'keyring.json');
+    const spec = (stateA: string): KeyringFileSpec => ({
+      keys: [
+        { kid: 'kb', secret: B, state: 'current' },
+        { kid: 'ka', secret: A, state: stateA as 'previous' },
+      ],
+    });
+    writeKeyring(file, spec('previous'));
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    try {
+      const leaked = newSessionId();
+      const safe = newSessionId();
+      const a = await jitsiConnect(jitsiUrl(t, sign(IDENTITY, A, { keyid: 'ka' }), leaked));
+      const b = await jitsiConnect(jitsiUrl(t, sign(IDENTITY, B, { keyid: 'kb' }), safe));
+      await a.next('greeting');
+      await b.next('greeting');
+      a.ws.send(messageFor(leaked, '["create","PC_0",{},1700000000000,1]'));
+      b.ws.send(messageFor(safe, '["create","PC_0",{},1700000000000,1]'));
+      await waitFor(() => (fs.readdirSync(`${t.dataDir}/work`).length === 2 ? true : undefined), 'two live dumps');
+      const aClosed = closed(a.ws);
+      writeKeyring(file, spec('revoked'));
+      assert.deepEqual(await aClosed, { code: 3002, reason: 'key revoked' });
+      const [record] = await waitForJitsiRecords(t, leaked);
+      assert.deepEqual([record.closeCode, record.frameCount], [3002, 1]);
+      assert.equal(b.ws.readyState, b.ws.OPEN);
+      const bClosed = closed(b.ws);
+      b.ws.close(3001);
+      await bClosed;
+      assert.equal((await waitForJitsiRecords(t, safe))[0].closeCode, 3001);
+    } finally {
+      await t.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a dump that cannot be written closes the socket with 1011; the retrying client resends into a new dump', async () => {
+    const t = await startApp({});
+    const work = path.join(t.dataDir, 'work');
+    try {
+      const token = sign(IDENTITY);
+      const sid = newSessionId();
+      const entry = (seq: number) => messageFor(sid, `["getstats","PC_0",{},${1700000000000 + seq},${seq}]`);
+      const a = await jitsiConnect(jitsiUrl(t, token, sid));
+      await a.next('greeting');
+      // The work folder is gone and a file stands in its way: the live dump cannot be created.
+      fs.rmSync(work, { recursive: true, force: true });
+      fs.writeFileSync(work, '');
+      const aClosed = closed(a.ws);
+      a.ws.send(entry(1));
+      a.ws.send(entry(2));
+      assert.deepEqual(await aClosed, { code: 1011, reason: 'cannot record session' });
+      assert.ok(t.logs.some((l) => l.includes(`Jitsi session ${sid}: dump write failed`)));
+      fs.rmSync(work);
+      fs.mkdirSync(work);
+      // Nothing was acknowledged, so the client resends both after the greeting.
+      const b = await jitsiConnect(jitsiUrl(t, token, sid, true));
+      assert.deepEqual(await b.next('greeting'), { type: 'sn', body: { value: 0, state: 'initial' } });
+      const bClosed = closed(b.ws);
+      b.ws.send(entry(1));
+      b.ws.send(entry(2));
+      b.ws.close(3001);
+      await bClosed;
+      const [record] = await waitForJitsiRecords(t, sid);
+      assert.deepEqual(seqs(readDump(record.location)), [1, 2]);
     } finally {
       await t.close();
       fs.rmSync(t.dataDir, { recursive: true, force: true });

@@ -79,11 +79,11 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
       assert.equal(await page.evaluate(() => (globalThis as any).test.error), null);
       const started = await waitFor(() => t.logs.find((l) => l.includes('Jitsi session ') && l.includes(' started (dump ')), 'the Jitsi session');
       const sid = /Jitsi session (\S+) started/.exec(started)![1];
-      await sleep(5_000); // getStats every second on both peer connections
+      await sleep(3_000); // getStats every second on both peer connections
       proxy.cut();
       // The client retries after 1-11 s, is greeted with the last seq stored, and resends the rest.
       await waitFor(() => (t.logs.some((l) => l.includes(`Jitsi session ${sid} resumed`)) ? true : undefined), 'the client to resume', 30_000);
-      await sleep(4_000);
+      await sleep(3_000);
       await page.evaluate(() => (globalThis as any).test.hangUp());
       const records = await waitForJitsiRecords(t, sid, 1, 15_000);
       assert.equal(records.length, 1, 'one dump for the statsSessionId');

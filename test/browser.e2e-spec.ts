@@ -117,6 +117,8 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
       assert.equal(record.closeCode, 3001);
       assert.equal((lines[0][2] as any).statsFormat, 'chrome_standard');
       assert.ok(!dump.join('\n').includes(token), 'no token in the dump');
+      const identity = lines.find((l) => l[0] === 'identity')![2] as { analytics: { rtcstatsEndpoint: string } };
+      assert.equal(identity.analytics.rtcstatsEndpoint, `ws://127.0.0.1:${proxy.port}/?rtcstats-token=obfuscated`);
 
       const state = await page.evaluate(() => (globalThis as any).test);
       assert.equal(state.sockets, 2);

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 
 import type { WebSocket } from 'ws';
 
-import { type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
+import { type JitsiContext, JitsiConnection, maskSecrets, type SessionHandle } from './jitsi-connection.js';
 import type { JitsiDumpFile } from './jitsi-dump-file.js';
 import { JitsiSession } from './jitsi-session.js';
 import { ResumeRegistry, type Timers } from './resume-registry.js';
@@ -78,7 +78,7 @@ function setup() {
   };
   const open = (statsSessionId?: string, protocol?: string) => {
     const ws = new FakeSocket(protocol);
-    const conn = new JitsiConnection(ws as unknown as WebSocket, { id: 'c', protocol: ws.protocol, identityKey: 'k', kid: null, statsSessionId, details: {} }, ctx);
+    const conn = new JitsiConnection(ws as unknown as WebSocket, { id: 'c', protocol: ws.protocol, identityKey: 'k', kid: null, statsSessionId, details: {}, secrets: ['eyJhbGciOiJIUzI1NiJ9.e30.c2ln'] }, ctx);
     conn.start();
     return { ws, conn };
   };
@@ -145,5 +145,16 @@ describe('JitsiConnection', () => {
     assert.deepEqual(ws.sent.at(-1), { type: 'sn', body: { value: 100 } });
     conn.tick();
     assert.equal(ws.sent.length, 2, 'nothing more is due');
+  });
+
+  it("masks the connection's token wherever an entry repeats it (Jitsi Meet sends its config as identity)", () => {
+    const token = 'eyJhbGciOiJIUzI1NiJ9.e30.c2ln';
+    assert.equal(maskSecrets(`{"rtcstatsEndpoint":"wss://h/?rtcstats-token=${token}","x":"${token}"}`, [token]), '{"rtcstatsEndpoint":"wss://h/?rtcstats-token=obfuscated","x":"obfuscated"}');
+    assert.equal(maskSecrets('["getstats","PC_0",{},1,2]', [token]), '["getstats","PC_0",{},1,2]');
+    const { open, files } = setup();
+    const { ws } = open('s');
+    const identity = `["identity",null,{"analytics":{"rtcstatsEndpoint":"wss://h/t/${token}"}},1,1]`;
+    ws.emit('message', Buffer.from(`{"statsSessionId":"s","type":"identity","data":${identity}}`), false);
+    assert.deepEqual(files.get('s')!.lines, ['["identity",null,{"analytics":{"rtcstatsEndpoint":"wss://h/t/obfuscated"}},1,1]']);
   });
 });

@@ -55,6 +55,18 @@ export interface ConnectionParams {
   readonly statsSessionId: string | undefined;
   /** Recorded on the session's reconnect line (no token in it). */
   readonly details: Record<string, unknown>;
+  /**
+   * The connection's token(s). Jitsi Meet copies its whole config, rtcstatsEndpoint and so the
+   * token included, into the identity entry: any occurrence in an entry is masked before storing.
+   */
+  readonly secrets: readonly string[];
+}
+
+/** Replaces each occurrence of a secret by "obfuscated" (a scan per line; a split only on a hit). */
+export function maskSecrets(line: string, secrets: readonly string[]): string {
+  let out = line;
+  for (const s of secrets) if (s.length >= 8 && out.includes(s)) out = out.split(s).join('obfuscated');
+  return out;
 }
 
 export class JitsiConnection {
@@ -148,7 +160,8 @@ export class JitsiConnection {
     if (this.endedIds.has(msg.statsSessionId)) return;
     const handle = this.sessions.get(msg.statsSessionId) ?? this.open(msg.statsSessionId);
     if (handle === undefined) return;
-    const line = this.ctx.transform === null ? msg.line : this.ctx.transform(msg.line);
+    const unmasked = maskSecrets(msg.line, this.params.secrets);
+    const line = this.ctx.transform === null ? unmasked : this.ctx.transform(unmasked);
     const r = handle.session.receive(msg.entry, line, data.length);
     if (r.gap) this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: entries missing before seq ${msg.entry.seq}`);
     if (r.ack !== undefined && this.browser) this.ws.send(snMessage(r.ack, false));

@@ -118,6 +118,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
         kid: decision.kid,
         statsSessionId: url.statsSessionId,
         details: { url: url.url, remoteAddresses, isReconnect: url.isReconnect, connectionId: id },
+        secrets: url.tokens,
       },
       this.context,
     );

@@ -124,6 +124,15 @@ export class JitsiConnection {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
+    try {
+      this.route(data, isBinary);
+    } catch (err) {
+      // A listener that throws would take the process down: no client input may do that.
+      this.ctx.log.warn(`Jitsi connection ${this.params.id}: message dropped (${(err as Error).message})`);
+    }
+  }
+
+  private route(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
       this.invalid('binary frame');
       return;

@@ -111,45 +111,21 @@ export async function launchChromium(): Promise<Browser> {
   };
 }
 
-export interface Proxy {
-  port: number;
-  /** Connections accepted so far (each WebSocket attempt is one). */
-  readonly accepted: number;
-  /** Drops every open connection abruptly (no close frame), as a network or server failure would. */
+export interface ServerSockets {
+  /** Destroys every open TCP connection of the server (no close frame), as a crashing server or dying link would. */
   cut(): void;
-  close(): Promise<void>;
 }
 
-/** A TCP proxy in front of the collector, so a test can cut a browser's socket mid-call. */
-export async function tcpProxy(targetPort: number): Promise<Proxy> {
-  const { createServer, connect } = await import('node:net');
+/** Tracks the collector's own sockets, so a test can cut a browser's connection from the server side. */
+export function serverSockets(server: http.Server): ServerSockets {
   const open = new Set<net.Socket>();
-  let accepted = 0;
-  const server = createServer((client) => {
-    accepted++;
-    const upstream = connect(targetPort, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      open.add(s);
-      s.on('close', () => open.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+  server.on('connection', (socket: net.Socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as net.AddressInfo).port,
-    get accepted() {
-      return accepted;
-    },
     cut: () => {
       for (const s of open) s.destroy();
     },
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
   };
 }

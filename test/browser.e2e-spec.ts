@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 
 import { obfuscateFrame } from '../src/obfuscation/frame-obfuscator.js';
-import { type Browser, browserUnavailable, bundleJitsiClient, launchChromium, type PageServer, type Proxy, servePages, tcpProxy } from './browser-harness.js';
+import { type Browser, browserUnavailable, bundleJitsiClient, launchChromium, type PageServer, servePages, serverSockets, type ServerSockets } from './browser-harness.js';
 import { readDump, startApp, type TestApp, waitFor, within } from './helpers.js';
 import { seqs, waitForJitsiRecords } from './jitsi-helpers.js';
 
@@ -31,17 +31,16 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
   let t: TestApp;
   let pages: PageServer;
   let browser: Browser;
-  let proxy: Proxy;
+  let sockets: ServerSockets;
 
   before(async () => {
     t = await startApp({ RTCSTATS_API_KEYS: API_KEY });
     pages = await servePages({ 'jitsi-rtcstats.js': await bundleJitsiClient() });
-    proxy = await tcpProxy(t.port);
+    sockets = serverSockets(t.app.getHttpServer());
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
-    await proxy?.close();
     await pages?.close();
     await t?.close();
     if (t !== undefined) fs.rmSync(t.dataDir, { recursive: true, force: true });
@@ -68,11 +67,11 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
     return page;
   }
 
-  it('Jitsi client: a loopback call is recorded, and resumes into the same dump after its socket is cut', async () => {
+  it('Jitsi client: a loopback call is recorded, and resumes into the same dump after the server cuts its socket', async () => {
     const user = `jitsi-${crypto.randomUUID()}`;
     const meeting = crypto.randomUUID();
     const token = await mintToken({ user, session: 'browser-session', conference: 'browser-conference' });
-    const endpoint = `ws://127.0.0.1:${proxy.port}/?rtcstats-token=${token}`;
+    const endpoint = `ws://127.0.0.1:${t.port}/?rtcstats-token=${token}`;
     const page = await open(`${pages.origin}/jitsi-call.html?call=1&meeting=${meeting}&endpoint=${encodeURIComponent(endpoint)}`);
     try {
       await pageState(page, (s) => (s.connected || s.error ? true : undefined), 'the loopback call to connect');
@@ -80,7 +79,7 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
       const started = await waitFor(() => t.logs.find((l) => l.includes('Jitsi session ') && l.includes(' started (dump ')), 'the Jitsi session');
       const sid = /Jitsi session (\S+) started/.exec(started)![1];
       await sleep(3_000); // getStats every second on both peer connections
-      proxy.cut();
+      sockets.cut();
       // The client retries after 1-11 s, is greeted with the last seq stored, and resends the rest.
       await waitFor(() => (t.logs.some((l) => l.includes(`Jitsi session ${sid} resumed`)) ? true : undefined), 'the client to resume', 30_000);
       await sleep(3_000);
@@ -118,7 +117,7 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
       assert.equal((lines[0][2] as any).statsFormat, 'chrome_standard');
       assert.ok(!dump.join('\n').includes(token), 'no token in the dump');
       const identity = lines.find((l) => l[0] === 'identity')![2] as { analytics: { rtcstatsEndpoint: string } };
-      assert.equal(identity.analytics.rtcstatsEndpoint, `ws://127.0.0.1:${proxy.port}/?rtcstats-token=obfuscated`);
+      assert.equal(identity.analytics.rtcstatsEndpoint, `ws://127.0.0.1:${t.port}/?rtcstats-token=obfuscated`);
 
       const state = await page.evaluate(() => (globalThis as any).test);
       assert.equal(state.sockets, 2);
@@ -131,13 +130,13 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
   it('Jitsi client: a bad token gets 3002 and the client stops retrying (a dropped one retries)', async () => {
     const bad = await open(`${pages.origin}/jitsi-call.html?endpoint=${encodeURIComponent(`ws://127.0.0.1:${t.port}/?rtcstats-token=not-a-jwt`)}`, true);
     const good = await open(
-      `${pages.origin}/jitsi-call.html?endpoint=${encodeURIComponent(`ws://127.0.0.1:${proxy.port}/?rtcstats-token=${await mintToken({ user: 'retrying' })}`)}`,
+      `${pages.origin}/jitsi-call.html?endpoint=${encodeURIComponent(`ws://127.0.0.1:${t.port}/?rtcstats-token=${await mintToken({ user: 'retrying' })}`)}`,
       true,
     );
     try {
       assert.deepEqual(await pageState(bad, (s) => (s.closes.length > 0 ? s.closes : undefined), 'the refusal'), [{ code: 3002, reason: 'jwt malformed' }]);
       await pageState(good, (s) => (s.opens === 1 ? true : undefined), 'the control client to connect');
-      proxy.cut();
+      sockets.cut();
       await pageState(good, (s) => (s.closes.length > 0 ? true : undefined), 'the control client to see the drop');
       // Past the client's whole 10-minute retry window, on the pages' fake clocks.
       await bad.clock.fastForward('15:00');

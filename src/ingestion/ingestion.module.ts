@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 
 import { AuthModule } from '../auth/auth.module.js';
+import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
 import { StorageModule } from '../storage/storage.module.js';
-import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
 import { DumpFinalizer } from './dump-finalizer.service.js';
 import { RtcstatsGateway } from './rtcstats.gateway.js';
 

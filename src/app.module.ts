@@ -4,9 +4,10 @@ import { AppConfigModule } from './config/app-config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestionModule } from './ingestion/ingestion.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 
 @Module({
-  imports: [AppConfigModule, HealthModule, IngestionModule, TokensModule, KeysModule],
+  imports: [AppConfigModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule],
 })
 export class AppModule {}

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 
 import { TrustedProxies } from '../ingestion/client-address.js';
@@ -52,6 +53,13 @@ export interface AppConfig {
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** How long a SIGTERM/SIGINT drain may take before what is left stays in work/ for recovery. */
+  readonly shutdownTimeoutMs: number;
+  /** Dumps sealed, stored and recorded at once (the rest wait in the finalization queue). */
+  readonly finalizeConcurrency: number;
+  /** Path of the HTTP upload endpoint (POST, multipart); undefined: upload disabled. */
+  readonly uploadPath: string | undefined;
+  readonly maxUploadBytes: number;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -160,6 +168,16 @@ class Reader {
     });
   }
 
+  /** An absolute URL path such as /upload (no query, no fragment). */
+  urlPath(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(raw)) {
+      throw new ConfigError(`${name} must be a URL path starting with / (got "${raw}")`);
+    }
+    return raw;
+  }
+
   oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
     const raw = this.string(name);
     if (raw === undefined) return def;
@@ -206,5 +224,9 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     trustedProxies: r.list('RTCSTATS_TRUSTED_PROXIES', (entries) => new TrustedProxies(entries)),
     pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+    shutdownTimeoutMs: r.duration('RTCSTATS_SHUTDOWN_TIMEOUT', 25, 0, 3600) * 1000,
+    finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', os.availableParallelism(), 1, 256),
+    uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),
+    maxUploadBytes: r.int('RTCSTATS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
   };
 }

@@ -23,6 +23,8 @@ export interface SessionResult {
   readonly info: ConnectionInfo;
   readonly file: string;
   readonly endTime: number;
+  /** Server time of the last frame (the start time when none came). */
+  readonly lastFrameAt: number;
   readonly closeCode: number;
   readonly frameCount: number;
   readonly bytes: number;
@@ -92,8 +94,16 @@ export class DumpSession {
     return this.frames;
   }
 
-  /** Heartbeat: returns false (and terminates) when the peer did not answer the previous ping. */
+  /**
+   * Heartbeat: returns false (and terminates) when the peer did not answer the previous ping.
+   * While the server itself holds the socket paused (disk backpressure) pongs cannot be read, so
+   * a slow disk is not taken for a dead peer.
+   */
   heartbeat(): boolean {
+    if (this.paused) {
+      this.alive = true;
+      return true;
+    }
     if (!this.alive) {
       this.ws.terminate();
       return false;
@@ -157,6 +167,7 @@ export class DumpSession {
       info: this.info,
       file: this.options.file,
       endTime,
+      lastFrameAt: this.lastFrameAt,
       closeCode: code,
       frameCount: this.frames,
       bytes: this.bytes,

@@ -1,13 +1,11 @@
 import { Module } from '@nestjs/common';
 
 import { AuthModule } from '../auth/auth.module.js';
-import { MetadataModule } from '../metadata/metadata.module.js';
-import { StorageModule } from '../storage/storage.module.js';
-import { DumpFinalizer } from './dump-finalizer.service.js';
+import { FinalizationModule } from '../finalization/finalization.module.js';
 import { RtcstatsGateway } from './rtcstats.gateway.js';
 
 @Module({
-  imports: [AuthModule, StorageModule, MetadataModule],
-  providers: [RtcstatsGateway, DumpFinalizer],
+  imports: [AuthModule, FinalizationModule],
+  providers: [RtcstatsGateway],
 })
 export class IngestionModule {}

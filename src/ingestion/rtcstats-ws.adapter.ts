@@ -7,9 +7,12 @@ import { WebSocketServer } from 'ws';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { DrainState } from '../lifecycle/drain-state.js';
 
 const SUBPROTOCOL = /^rtcstats#\d+\.\d+$/;
 const PREFERRED = 'rtcstats#5.0';
+const DRAINING_RESPONSE =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\ndraining';
 
 /** Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else none. */
 export function selectSubprotocol(offered: Set<string>): string | false {
@@ -43,7 +46,13 @@ export class RtcstatsWsAdapter extends AbstractWsAdapter {
       handleProtocols: selectSubprotocol,
     });
     const server: Server = this.httpServer;
+    const drain = this.app.get(DrainState);
     this.upgradeListener = (req, socket, head) => {
+      // Refused before the upgrade, so the client sees an HTTP error it can retry elsewhere.
+      if (drain.draining) {
+        socket.end(DRAINING_RESPONSE);
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     };
     server.on('upgrade', this.upgradeListener);

@@ -49,8 +49,13 @@ function fromRow(r: Selectable<DumpsTable>): DumpRecord {
 export class KyselyMetadataStore implements MetadataStore {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** Idempotent on the dump id: a retried or recovered dump never gets a second row. */
   async insert(record: DumpRecord): Promise<void> {
-    await this.db.insertInto('dumps').values(toRow(record)).execute();
+    await this.db
+      .insertInto('dumps')
+      .values(toRow(record))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
   }
 
   async get(id: string): Promise<DumpRecord | undefined> {

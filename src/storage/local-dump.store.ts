@@ -5,6 +5,8 @@ import zlib from 'node:zlib';
 
 import type { DumpStore } from './dump-store.js';
 
+const PARTIAL = '.partial';
+
 /** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
 export class LocalDumpStore implements DumpStore {
   constructor(
@@ -12,20 +14,30 @@ export class LocalDumpStore implements DumpStore {
     private readonly gzipLevel = 1,
   ) {
     fs.mkdirSync(dir, { recursive: true });
+    // A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored again.
+    for (const name of fs.readdirSync(dir)) {
+      if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
 
   async store(id: string, file: string): Promise<string> {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
-    const temp = `${target}.partial`;
-    const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
-    await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
-    const handle = await fs.promises.open(temp, 'r');
+    const temp = `${target}${PARTIAL}`;
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
+      await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
+      const handle = await fs.promises.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // rename replaces an object stored by an earlier attempt: one object per id.
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true });
+      throw err;
     }
-    await fs.promises.rename(temp, target);
     return target;
   }
 }

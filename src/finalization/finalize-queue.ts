@@ -254,7 +254,6 @@ export class FinalizeQueue {
         this.waiting.push(task);
         this.pump();
       }, wait);
-      task.timer.unref();
     }
     this.pump();
   }

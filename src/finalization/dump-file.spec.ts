@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { closeLine, recordFromScan, scanDump, sealDump } from './dump-file.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dump-file-spec-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const HEADER = {
+  url: '/app/room?rtcstats-token=obfuscated',
+  origin: 'https://app.example',
+  userAgent: 'UA',
+  startTime: 1_700_000_000_000,
+  remoteAddresses: ['203.0.113.x'],
+  clientProtocol: 'rtcstats#5.0',
+  fileFormat: 3,
+  dumpId: 'd1',
+  kid: 'k1',
+  rtcStats: { user: 'alice', session: 's1', conference: null },
+};
+const head = `RTCStatsDump\n${JSON.stringify(HEADER)}\n`;
+const frames = ['[39,null,{"a":1},1700000000001]', '["g","PC_0",{"x":2},1000]'];
+
+let n = 0;
+function write(content: string, mtimeMs?: number): string {
+  const file = path.join(dir, `f${n++}.jsonl`);
+  fs.writeFileSync(file, content);
+  if (mtimeMs !== undefined) fs.utimesSync(file, mtimeMs / 1000, mtimeMs / 1000);
+  return file;
+}
+
+describe('dump files (scan, seal, record)', () => {
+  it('scans a torn live dump: frames up to the last newline, no close line', async () => {
+    const scan = await scanDump(write(`${head}${frames.join('\n')}\n["g","PC_0",{"tor`));
+    assert.deepEqual(scan.header, HEADER);
+    assert.equal(scan.frames, 2);
+    assert.equal(scan.frameBytes, frames[0].length + frames[1].length);
+    assert.equal(scan.closeCode, undefined);
+    assert.equal(scan.completeBytes, Buffer.byteLength(`${head}${frames.join('\n')}\n`));
+  });
+
+  it('recognises a final close line and does not count it as a frame', async () => {
+    const scan = await scanDump(write(`${head}${frames.join('\n')}\n${closeLine(1000, 12)}`));
+    assert.equal(scan.closeCode, 1000);
+    assert.equal(scan.frames, 2);
+  });
+
+  it('seals a crashed live dump: torn line cut, 1006 close line dated by the mtime, source removed', async () => {
+    const mtime = 1_700_000_100_000;
+    const source = write(`${head}${frames.join('\n')}\n["g","PC_0",{"tor`, mtime);
+    const target = path.join(dir, 'sealed-1.jsonl');
+    const scan = await sealDump(source, target, undefined);
+    assert.equal(fs.existsSync(source), false);
+    assert.equal(fs.readFileSync(target, 'utf8'), `${head}${frames.join('\n')}\n["close",null,1006,0]\n`);
+    assert.equal(scan.closeCode, 1006);
+    assert.equal(Math.round(fs.statSync(target).mtimeMs), mtime, 'the end time survives a second recovery');
+    const record = recordFromScan('d1', await scanDump(target));
+    assert.deepEqual(record, {
+      id: 'd1',
+      startTime: HEADER.startTime,
+      endTime: mtime,
+      closeCode: 1006,
+      frameCount: 2,
+      bytes: frames[0].length + frames[1].length,
+      user: 'alice',
+      session: 's1',
+      conference: null,
+      kid: 'k1',
+      origin: 'https://app.example',
+      userAgent: 'UA',
+      clientProtocol: 'rtcstats#5.0',
+      path: '/app/room',
+      remoteAddress: '203.0.113.x',
+    });
+  });
+
+  it('seals with the close line the session gives (disk full: 1011 and the time since the last frame)', async () => {
+    const source = write(`${head}${frames[0]}\n["g","PC`);
+    const target = path.join(dir, 'sealed-2.jsonl');
+    await sealDump(source, target, { code: 1011, endTime: 5000, lastFrameAt: 3000 });
+    assert.equal(fs.readFileSync(target, 'utf8'), `${head}${frames[0]}\n["close",null,1011,2000]\n`);
+  });
+
+  it('moves a complete dump unchanged', async () => {
+    const content = `${head}${frames.join('\n')}\n${closeLine(1001, 5)}`;
+    const source = write(content);
+    const target = path.join(dir, 'sealed-3.jsonl');
+    await sealDump(source, target, undefined);
+    assert.equal(fs.readFileSync(target, 'utf8'), content);
+    assert.equal(fs.existsSync(source), false);
+  });
+
+  it('reports no header for a file that is not a dump', async () => {
+    const scan = await scanDump(write('hello\nworld\n'));
+    assert.equal(scan.header, undefined);
+    assert.equal(recordFromScan('x', scan), undefined);
+  });
+});

@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 
+import type { AddressInfo } from 'node:net';
+
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
@@ -65,8 +67,10 @@ async function bootstrap(): Promise<void> {
 
   const log = new Logger('Main');
   const shown = config.host === undefined || config.host === '::' || config.host === '0.0.0.0' ? 'localhost' : config.host;
-  const url = `ws://${shown}:${config.port}/`;
-  log.log(`rtcstats collector listening on ${url} (health: http://${shown}:${config.port}/healthcheck)`);
+  // The bound port, not the setting: RTCSTATS_PORT=0 picks a free one.
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const url = `ws://${shown}:${port}/`;
+  log.log(`rtcstats collector listening on ${url} (health: http://${shown}:${port}/healthcheck)`);
   log.log(`Dumps: ${config.dataDir}/dumps, metadata: ${config.dataDir}/rtcstats.sqlite, pending: ${config.dataDir}/work and ${config.dataDir}/outbox`);
   if (config.auth === 'disabled') {
     log.warn('RTCSTATS_AUTH=disabled: every connection is accepted without a token');

@@ -154,6 +154,8 @@ export class DumpSession {
     });
     out.on('error', (err) => {
       this.writeError ??= err;
+      // A failed stream never drains: read on (frames are dropped now) so the close handshake completes.
+      if (this.paused) this.resume();
       this.close(CLOSE_INTERNAL_ERROR, 'cannot record session');
     });
     out.write(dumpHeader(this.info));

@@ -6,8 +6,9 @@ import { IngestionModule } from './ingestion/ingestion.module.js';
 import { KeysModule } from './keys/keys.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { UploadModule } from './upload/upload.module.js';
 
 @Module({
-  imports: [AppConfigModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule],
+  imports: [AppConfigModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule, UploadModule],
 })
 export class AppModule {}

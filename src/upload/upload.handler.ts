@@ -7,12 +7,12 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import busboy from 'busboy';
 
-import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import type { DumpDraft } from '../finalization/dump-file.js';
 import { FinalizationService } from '../finalization/finalization.service.js';
-import { TrustedProxies } from '../ingestion/client-address.js';
+import { TrustedProxies } from '../common/trusted-proxies.js';
 import { obfuscateTokenInUrl } from '../ingestion/connection-info.js';
 import { DrainState } from '../lifecycle/drain-state.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
@@ -39,7 +39,7 @@ export class UploadHandler {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly auth: WsAuthGuard,
+    private readonly auth: ConnectionAuthenticator,
     private readonly finalization: FinalizationService,
     private readonly drain: DrainState,
   ) {

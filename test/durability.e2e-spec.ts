@@ -22,13 +22,14 @@ import {
   waitForRecords,
 } from './helpers.js';
 
+const API_KEY = 'durability-api-key-0123456789-abcdefghij';
 const frames = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `["${tag}",${i}]`);
 
 describe('store and metadata failures (real app, real files, real SQLite)', () => {
   let t: TestApp;
   const delay = monitorEventLoopDelay({ resolution: 5 });
   before(async () => {
-    t = await startApp({ RTCSTATS_OBFUSCATE_IPS: 'false' });
+    t = await startApp({ RTCSTATS_OBFUSCATE_IPS: 'false', RTCSTATS_API_KEYS: API_KEY });
   });
   after(async () => {
     delay.disable();
@@ -50,6 +51,14 @@ describe('store and metadata failures (real app, real files, real SQLite)', () =
     }
     await waitFor(() => (queue.stats.failedAttempts >= 3 ? true : undefined), 'failed store attempts');
     assert.equal((await t.metadata.find({ session: 'store-down' })).length, 0);
+    // The queue depth is observable by operators (API key), and the dumps wait in outbox/.
+    const statusUrl = `http://127.0.0.1:${t.port}/admin/finalization`;
+    assert.equal((await fetch(statusUrl)).status, 401);
+    const status = (await (await fetch(statusUrl, { headers: { Authorization: `Bearer ${API_KEY}` } })).json()) as { depth: number; draining: boolean; failedAttempts: number };
+    assert.equal(status.depth, 3);
+    assert.equal(status.draining, false);
+    assert.ok(status.failedAttempts >= 3);
+    assert.equal(fs.readdirSync(path.join(t.dataDir, 'outbox')).length, 3);
     fs.rmSync(dumps);
     fs.mkdirSync(dumps);
     const stored = await waitForRecords(t, 3, { session: 'store-down' });

@@ -1,12 +1,16 @@
 import { Module } from '@nestjs/common';
 
+import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { AuthModule } from '../auth/auth.module.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
 import { StorageModule } from '../storage/storage.module.js';
+import { FinalizationController } from './finalization.controller.js';
 import { FinalizationService } from './finalization.service.js';
 
 @Module({
-  imports: [StorageModule, MetadataModule],
-  providers: [FinalizationService],
+  imports: [AuthModule, StorageModule, MetadataModule],
+  controllers: [FinalizationController],
+  providers: [FinalizationService, ApiKeyGuard],
   exports: [FinalizationService],
 })
 export class FinalizationModule {}

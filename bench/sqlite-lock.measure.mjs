@@ -1,3 +1,6 @@
+// Measures what a metadata insert costs the event loop: unlocked, and while another connection
+// holds SQLite's write lock (the busy_timeout decides how long the main thread blocks).
+// Run after `npm run build`: node bench/sqlite-lock.measure.mjs
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
 import Database from 'better-sqlite3';

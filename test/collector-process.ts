@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 
 import { REPO_ROOT, TEST_SECRET, within } from './helpers.js';
 
-const MAIN = path.join(REPO_ROOT, 'dist/src/main.js');
+// RTCSTATS_TEST_MAIN runs these tests against another build (e.g. to show they fail on an old one).
+const MAIN = process.env.RTCSTATS_TEST_MAIN ?? path.join(REPO_ROOT, 'dist/src/main.js');
 
 export interface CollectorProcess {
   readonly child: ChildProcess;

@@ -16,8 +16,11 @@ export interface FinalizeJob {
   readonly sealed: boolean;
   /** The record as the session knows it; when absent (recovery) it is rebuilt from the file. */
   readonly record?: DumpDraft;
-  /** Counts in `record` are those of the complete file (else they are taken from the sealed file). */
-  readonly exactCounts?: boolean;
+  /**
+   * The file ends with its close line and `record` describes it exactly (a session that ended
+   * normally): moved without a scan. Otherwise the counts are taken from the sealed file.
+   */
+  readonly complete?: boolean;
   /** Close line for an unsealed file; absent after a crash (1006, dated by the file's mtime). */
   readonly close?: SealClose;
 }
@@ -138,7 +141,7 @@ export class FinalizeQueue {
       job,
       file: job.file,
       sealed: job.sealed,
-      record: job.exactCounts === true ? job.record : undefined,
+      record: job.complete === true ? job.record : undefined,
       location: undefined,
       attempts: 0,
       timer: undefined,
@@ -168,8 +171,7 @@ export class FinalizeQueue {
     if (!task.sealed) {
       const target = path.join(this.options.outboxDir, `${id}.jsonl`);
       try {
-        // A session that ended normally wrote its close line: a rename is all it takes.
-        if (task.job.exactCounts === true) await moveComplete(task.file, target);
+        if (task.job.complete === true) await moveComplete(task.file, target);
         else scan = await sealDump(task.file, target, task.job.close);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

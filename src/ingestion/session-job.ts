@@ -35,7 +35,7 @@ export function sessionJob(result: SessionResult): FinalizeJob | undefined {
     bytes: result.bytes,
   };
   if (result.error === undefined && result.stored) {
-    return { id: result.info.id, file: result.file, sealed: false, record, exactCounts: true };
+    return { id: result.info.id, file: result.file, sealed: false, record, complete: true };
   }
   return {
     id: result.info.id,

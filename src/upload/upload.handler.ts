@@ -130,7 +130,7 @@ export class UploadHandler {
         remoteAddress: (stored.remoteAddresses as unknown[]).filter((a) => typeof a === 'string').join(', ') || null,
       };
       try {
-        await this.finalization.queue.submitAndWait({ id, file: sealed, sealed: true, record, exactCounts: true });
+        await this.finalization.queue.submitAndWait({ id, file: sealed, sealed: true, record, complete: true });
       } catch {
         // Shutting down: the dump is safe in the outbox and recorded at the next start.
         return fail(503, 'server shutting down; the dump was kept and will be recorded');

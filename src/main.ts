@@ -39,7 +39,10 @@ async function bootstrap(): Promise<void> {
   // Not Nest's shutdown hooks: they re-raise the signal after closing, and a drain must end with 0.
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
+    if (stopping) {
+      new Logger('Main').warn(`${signal} received again: already draining (RTCSTATS_SHUTDOWN_TIMEOUT bounds it)`);
+      return;
+    }
     stopping = true;
     app.get(DrainState).start();
     new Logger('Main').log(`${signal} received: draining (new connections get 503)`);

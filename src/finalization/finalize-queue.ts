@@ -112,7 +112,11 @@ export class FinalizeQueue {
 
   /** Queues a job and resolves once its dump is stored and recorded (rejects if the queue stops first). */
   submitAndWait(job: FinalizeJob): Promise<DumpRecord> {
-    return new Promise((resolve, reject) => this.enqueue(job).waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const task = this.enqueue(job);
+      if (this.stopped) reject(new Error('shutting down; the dump is kept for recovery'));
+      else task.waiters.push({ resolve, reject });
+    });
   }
 
   /** Resolves when no job is left (retries included). */

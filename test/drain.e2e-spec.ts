@@ -7,9 +7,10 @@ import { after, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 
 import { type CollectorProcess, metadataRows, startCollector, stopCollector } from './collector-process.js';
-import { type Closed, closed, connect, readDump, sign, tempDir, tokenQuery, waitFor, within } from './helpers.js';
+import { clientFrame, type Closed, closed, connect, readDump, sign, tempDir, tokenQuery, waitFor, within } from './helpers.js';
 
 const CLIENTS = 50;
+const STUBBORN_FRAME = '["stubborn",1]';
 const FRAMES = 40;
 
 /** A client that completes the upgrade and then never answers the server's close: it holds the drain open. */
@@ -18,11 +19,15 @@ function stubbornClient(port: number): Promise<net.Socket> {
     new Promise((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1', () => {
         socket.write(
-          `GET /stubborn?${tokenQuery(sign({})).slice(1)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `GET /stubborn?${tokenQuery(sign({ rtcStats: { session: 'stubborn' } })).slice(1)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
             'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
         );
       });
-      socket.once('data', (d) => (d.toString().startsWith('HTTP/1.1 101') ? resolve(socket) : reject(new Error(d.toString()))));
+      socket.once('data', (d) => {
+        if (!d.toString().startsWith('HTTP/1.1 101')) return reject(new Error(d.toString()));
+        socket.write(clientFrame(STUBBORN_FRAME));
+        resolve(socket);
+      });
       socket.on('error', () => {});
     }),
     'stubborn upgrade',
@@ -55,7 +60,7 @@ describe('SIGTERM drain (child process)', () => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('refuses new clients with 503, answers /healthcheck 503 draining, closes 50 live clients with 1001, records every dump, exits 0', async () => {
+  it('refuses new clients with 503, answers /healthcheck 503 draining, closes 50 live clients with 1001, records every dump, exits 0; at the deadline the rest is left for recovery', async () => {
     collector = await startCollector(dataDir, { RTCSTATS_SHUTDOWN_TIMEOUT: '4s', RTCSTATS_OBFUSCATE_IPS: 'false' });
     const c = collector;
     const health = await fetch(`http://127.0.0.1:${c.port}/healthcheck`);
@@ -67,7 +72,7 @@ describe('SIGTERM drain (child process)', () => {
       for (let n = 0; n < FRAMES; n++) ws.send(`[${i},${n}]`);
     }
     stubborn = await stubbornClient(c.port);
-    await waitFor(() => (fs.readdirSync(path.join(dataDir, 'work')).length === CLIENTS ? true : undefined), 'live files');
+    await waitFor(() => (fs.readdirSync(path.join(dataDir, 'work')).length === CLIENTS + 1 ? true : undefined), 'live files');
 
     c.child.kill('SIGTERM');
     await c.line(/Draining: closing 51 live session\(s\) with 1001/);
@@ -79,10 +84,16 @@ describe('SIGTERM drain (child process)', () => {
     for (const { close } of clients) assert.deepEqual(await close, { code: 1001, reason: 'server shutting down' });
     const exit = await within(c.exited, 'exit', 20_000);
     assert.deepEqual(exit, { code: 0, signal: null });
-    assert.ok(c.output.some((l) => /Drain finished in \d+ ms: 51 session\(s\) closed, 50 dump\(s\) stored and recorded/.test(l)), c.output.join('\n'));
+    // The stubborn client held the drain to its deadline: its dump is left, complete, for recovery.
+    assert.ok(
+      c.output.some((l) => /Drain finished in \d+ ms: 51 session\(s\) closed, 50 dump\(s\) stored and recorded, deadline reached: 1 dump\(s\) left/.test(l)),
+      c.output.join('\n'),
+    );
 
     const rows = metadataRows(dataDir);
     assert.equal(rows.length, CLIENTS);
+    const [left] = fs.readdirSync(path.join(dataDir, 'work'));
+    assert.match(fs.readFileSync(path.join(dataDir, 'work', left), 'utf8'), /\n\["stubborn",1\]\n\["close",null,1001,\d+\]\n$/);
     for (const row of rows) {
       const i = Number(row.rtcstats_session!.slice(2));
       assert.equal(row.close_code, 1001);
@@ -91,7 +102,19 @@ describe('SIGTERM drain (child process)', () => {
       assert.deepEqual(lines.slice(2, -1), Array.from({ length: FRAMES }, (_, n) => `[${i},${n}]`));
       assert.match(lines.at(-1)!, /^\["close",null,1001,\d+\]$/);
     }
+
+    // The next start records it; nothing else changes.
+    collector = await startCollector(dataDir, { RTCSTATS_OBFUSCATE_IPS: 'false' });
+    const all = await waitFor(() => {
+      const r = metadataRows(dataDir);
+      return r.length > CLIENTS ? r : undefined;
+    }, 'the recovered dump');
+    assert.equal(all.length, CLIENTS + 1);
+    const stubbornRow = all.find((r) => r.rtcstats_session === 'stubborn')!;
+    assert.equal(stubbornRow.close_code, 1001);
+    assert.equal(stubbornRow.frame_count, 1);
+    assert.deepEqual(readDump(stubbornRow.location).slice(2, -1), [STUBBORN_FRAME]);
+    await waitFor(() => (fs.readdirSync(path.join(dataDir, 'outbox')).length === 0 ? true : undefined), 'empty outbox');
     assert.deepEqual(fs.readdirSync(path.join(dataDir, 'work')), []);
-    assert.deepEqual(fs.readdirSync(path.join(dataDir, 'outbox')), []);
   });
 });

@@ -157,10 +157,12 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     clearTimeout(timer);
     let left = 0;
     if (!finished) {
+      // Nothing new starts; the sockets still open are dropped and their files closed with a
+      // close line, to be finished (like anything queued) by recovery at the next start.
+      queue.stop();
       for (const s of this.sessions) s.terminate();
-      // Terminated sessions only need their close line written; bounded all the same.
       await Promise.race([Promise.allSettled([...this.ending]), new Promise((r) => setTimeout(r, TERMINATE_GRACE_MS).unref())]);
-      left = queue.stop();
+      left = queue.depth;
     }
     const done = queue.stats.finalized - before;
     const message =

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,5 +98,41 @@ describe('dump files (scan, seal, record)', () => {
     const scan = await scanDump(write('hello\nworld\n'));
     assert.equal(scan.header, undefined);
     assert.equal(recordFromScan('x', scan), undefined);
+  });
+
+  it('seals by copying when the disk has no room for the close line (a full tmpfs)', (t) => {
+    const mnt = path.join(dir, 'full');
+    fs.mkdirSync(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (err) {
+      t.skip(`cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]}); needs root`);
+      return;
+    }
+    return (async () => {
+      try {
+        // A live file ending exactly at a page boundary with a 3-byte torn line, on a full disk.
+        const good = `${head}${frames.join('\n')}\n`;
+        const pad = `["pad","${'p'.repeat(8192 - Buffer.byteLength(good) - 3 - 11)}"]\n`;
+        const source = path.join(mnt, 'live.jsonl');
+        fs.writeFileSync(source, `${good}${pad}["g`);
+        assert.equal(fs.statSync(source).size, 8192);
+        const filler = fs.openSync(path.join(mnt, 'filler'), 'w');
+        try {
+          for (;;) fs.writeSync(filler, Buffer.alloc(4096));
+        } catch (err) {
+          assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+        } finally {
+          fs.closeSync(filler);
+        }
+        const target = path.join(dir, 'sealed-full.jsonl');
+        const scan = await sealDump(source, target, { code: 1011, endTime: 9000, lastFrameAt: 8000 });
+        assert.equal(fs.readFileSync(target, 'utf8'), `${good}${pad}["close",null,1011,1000]\n`);
+        assert.equal(fs.existsSync(source), false);
+        assert.equal(scan.frames, 3);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    })();
   });
 });

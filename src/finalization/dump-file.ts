@@ -124,26 +124,65 @@ async function syncFile(file: string): Promise<void> {
   }
 }
 
+/** The disk (or a quota, or a file-size limit) has no room for the bytes. */
+const NO_SPACE = new Set(['ENOSPC', 'EFBIG', 'EDQUOT']);
+
 /**
- * Moves a finished live dump into the outbox as a complete dump: a file that already ends with a
- * close line is renamed; otherwise the bytes up to the last newline are copied, followed by a close
- * line (`close`, or code 1006 dated by the file's mtime after a crash). The source is removed only
- * once the sealed copy is synced and in place; a crash at any point leaves one of the two intact.
+ * Moves a finished live dump into the outbox as a complete dump. A file that lacks its close line
+ * is sealed in place first: cut at the last newline (a torn line is no frame), the close line
+ * appended (`close`, or 1006 dated by the file's mtime after a crash), synced. That needs no room
+ * beyond a few bytes; when even those are missing, the complete part is copied to the outbox
+ * instead (another disk may have room). Then a rename. A crash at any point leaves the data intact
+ * in work/ or outbox/, and sealing again gives the same file.
  */
 export async function sealDump(source: string, target: string, close: SealClose | undefined): Promise<DumpScan> {
-  const scan = await scanDump(source);
-  if (scan.closeCode !== undefined) {
+  let scan = await scanDump(source);
+  if (scan.closeCode === undefined) {
+    // After a crash the moment the connection died is unknown; the last write (mtime) is the last
+    // instant the server provably recorded the session, so it is both the end and the last frame.
+    const end = close ?? { code: 1006, endTime: scan.mtimeMs, lastFrameAt: scan.mtimeMs };
     try {
-      await fs.promises.rename(source, target);
-      return scan;
+      scan = await sealInPlace(source, scan, end);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      if (!NO_SPACE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      return copySealed(source, target, scan, end);
     }
   }
-  // After a crash the moment the connection died is unknown; the last write (mtime) is the last
-  // instant the server provably recorded the session, so it is both the end and the last frame.
-  const end = close ?? { code: 1006, endTime: scan.mtimeMs, lastFrameAt: scan.mtimeMs };
-  const tail = scan.closeCode !== undefined ? '' : closeLine(end.code, end.endTime - end.lastFrameAt);
+  try {
+    await fs.promises.rename(source, target);
+    return scan;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    return copySealed(source, target, scan, undefined);
+  }
+}
+
+async function sealInPlace(file: string, scan: DumpScan, end: SealClose): Promise<DumpScan> {
+  const tail = closeLine(end.code, end.endTime - end.lastFrameAt);
+  const handle = await fs.promises.open(file, 'r+');
+  try {
+    await handle.truncate(scan.completeBytes);
+    // A nearly full disk takes part of a write without an error; the rest then fails with ENOSPC.
+    const bytes = Buffer.from(tail);
+    for (let done = 0; done < bytes.length; ) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, scan.completeBytes + done);
+      if (bytesWritten === 0) throw Object.assign(new Error('no space for the close line'), { code: 'ENOSPC' });
+      done += bytesWritten;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const endSeconds = end.endTime / 1000;
+  await fs.promises.utimes(file, endSeconds, endSeconds);
+  const size = scan.completeBytes + Buffer.byteLength(tail);
+  return { ...scan, closeCode: end.code, size, completeBytes: size, mtimeMs: end.endTime };
+}
+
+/** Copies the complete part of `source` (plus a close line unless it has one) to `target`, then removes `source`. */
+async function copySealed(source: string, target: string, scan: DumpScan, end: SealClose | undefined): Promise<DumpScan> {
+  const tail = scan.closeCode !== undefined || end === undefined ? '' : closeLine(end.code, end.endTime - end.lastFrameAt);
+  const mtimeMs = end?.endTime ?? scan.mtimeMs;
   const temp = `${target}.tmp`;
   try {
     const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
@@ -163,16 +202,15 @@ export async function sealDump(source: string, target: string, close: SealClose 
       input.once('end', () => out.end(tail));
     });
     await syncFile(temp);
-    const endSeconds = end.endTime / 1000;
-    await fs.promises.utimes(temp, endSeconds, endSeconds);
+    await fs.promises.utimes(temp, mtimeMs / 1000, mtimeMs / 1000);
     await fs.promises.rename(temp, target);
   } catch (err) {
     await fs.promises.rm(temp, { force: true });
     throw err;
   }
   await fs.promises.rm(source, { force: true });
-  const closed = scan.closeCode ?? end.code;
-  return { ...scan, closeCode: closed, size: scan.completeBytes + tail.length, completeBytes: scan.completeBytes + tail.length, mtimeMs: end.endTime };
+  const size = scan.completeBytes + Buffer.byteLength(tail);
+  return { ...scan, closeCode: scan.closeCode ?? end?.code, size, completeBytes: size, mtimeMs };
 }
 
 /** Moves a live dump that ends with its close line into the outbox (copied when on another file system). */

@@ -155,7 +155,8 @@ describe('FinalizeQueue', () => {
     liveFile(d.work, 'left2', 3, false);
     for (const job of recoveryJobs(d.work, d.outbox)) q.submit(job);
     const waited = q.submitAndWait({ id: 'left1', file: path.join(d.work, 'left1.jsonl'), sealed: false });
-    await new Promise((r) => setTimeout(r, 100));
+    // Both got as far as the (failing) insert: sealed and stored.
+    while (metadata.inserts < 2) await new Promise((r) => setTimeout(r, 5));
     assert.equal(q.stop(), 2);
     await assert.rejects(waited, /kept for recovery/);
     // Both are sealed in the outbox (stored, not recorded): the next run finishes them.

@@ -50,7 +50,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     keyring: KeyringService,
   ) {
     keyring.onChange((next) => this.closeRevoked(next));
-    // Live dumps left by a previous run stay here untouched: they are recoverable.
+    // Live dumps left here by a previous run were queued for recovery before this one accepts any.
     this.workDir = finalization.workDir;
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;

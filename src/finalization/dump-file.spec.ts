@@ -100,6 +100,56 @@ describe('dump files (scan, seal, record)', () => {
     assert.equal(recordFromScan('x', scan), undefined);
   });
 
+  it('recovers a crashed Jitsi dump: sessionClose 1006 appended, record from connectionInfo and identity entries', async () => {
+    const meta = {
+      path: '/room1', origin: 'https://meet.example', url: '/room1?token=obfuscated', userAgent: 'UA', clientProtocol: '3.1_STANDARD',
+      statsFormat: 'chrome_standard', flavour: 'jitsi', fileFormat: 'jitsi-1', dumpId: 'j1', statsSessionId: 'stats-1',
+      startTime: 1_700_000_000_000, remoteAddresses: ['198.51.100.x'], isReconnect: false, kid: 'k2',
+      rtcStats: { user: 'bob', session: null, conference: 'c9' },
+    };
+    const entries = [
+      `["identity",null,{"confName":"room1","displayName":"Bob","config":{"x":"${'y'.repeat(2000)}"}},1700000000001]`,
+      '["stats-entry",null,"[\\"getstats\\",\\"PC_0\\",{},1700000000002,1]",1700000000002]',
+      '["disconnect",null,{"code":1006,"reason":"","lastSeq":1},1700000000003]',
+      '["reconnect",null,{"url":"/room1","lastSeq":1},1700000000004]',
+      '["identity",null,{"meetingUniqueId":"m-77"},1700000000005]',
+    ];
+    const mtime = 1_700_000_000_900;
+    const source = write(`${JSON.stringify(['connectionInfo', null, meta, meta.startTime])}\n${entries.join('\n')}\n["stats-ent`, mtime);
+    const target = path.join(dir, 'sealed-jitsi.jsonl');
+    await sealDump(source, target, undefined);
+    const lines = fs.readFileSync(target, 'utf8').split('\n');
+    assert.deepEqual(lines.slice(1, -2), entries);
+    assert.deepEqual(JSON.parse(lines.at(-2)!), ['sessionClose', null, { code: 1006, reason: 'recovered after the server stopped' }, mtime]);
+    const scan = await scanDump(target);
+    assert.equal(scan.format, 'jitsi');
+    assert.equal(scan.closeCode, 1006);
+    assert.equal(scan.frames, 3, 'the server\'s disconnect/reconnect lines are not client entries');
+    const record = recordFromScan('j1', scan)!;
+    assert.equal(record.statsSessionId, 'stats-1');
+    assert.equal(record.conferenceName, 'room1');
+    assert.equal(record.displayName, 'Bob');
+    assert.equal(record.meetingId, 'm-77');
+    assert.equal(record.user, 'bob');
+    assert.equal(record.conference, 'c9');
+    assert.equal(record.kid, 'k2');
+    assert.equal(record.path, '/room1');
+    assert.equal(record.endTime, mtime);
+    assert.equal(record.clientProtocol, '3.1_STANDARD');
+  });
+
+  it('recognises a Jitsi dump that ended normally (its sessionClose line) and moves it unchanged', async () => {
+    const content =
+      `${JSON.stringify(['connectionInfo', null, { dumpId: 'j2', startTime: 1 }, 1])}\n["stats-entry",null,"x",2]\n` +
+      `${JSON.stringify(['sessionClose', null, { code: 3001, reason: 'left', lastSeq: 1, entries: 1, bytes: 1, duplicates: 0, gaps: 0, disconnects: 0 }, 3])}\n`;
+    const source = write(content);
+    const target = path.join(dir, 'sealed-jitsi-2.jsonl');
+    const scan = await sealDump(source, target, undefined);
+    assert.equal(scan.closeCode, 3001);
+    assert.equal(scan.frames, 1);
+    assert.equal(fs.readFileSync(target, 'utf8'), content);
+  });
+
   it('seals by copying when the disk has no room for the close line (a full tmpfs)', (t) => {
     const mnt = path.join(dir, 'full');
     fs.mkdirSync(mnt);

@@ -6,22 +6,50 @@ import type { DumpRecord } from '../metadata/metadata.store.js';
 export type DumpDraft = Omit<DumpRecord, 'location'>;
 
 export const DUMP_MAGIC = 'RTCStatsDump';
-const CLOSE_PREFIX = Buffer.from('["close",null,');
 const NL = 0x0a;
-/** Only the start of a line is kept while scanning: enough to recognise the magic and close lines. */
-const KEEP = 64;
-/** The metadata line (line 2) is small; a longer one is not ours. */
+/** Only the start of a line is kept while scanning: enough to recognise headers and close lines. */
+const KEEP = 512;
+/** A header line is small; a longer one is not ours. */
 const MAX_HEADER_LINE = 64 * 1024;
+/** Jitsi identity entries are read whole (the first one carries the client's config). */
+const MAX_IDENTITY_LINE = 1024 * 1024;
+
+/**
+ * The two dump layouts this collector writes. rtcstats (format v3): `RTCStatsDump`, a metadata
+ * line, frames, `["close",null,<code>,<ms since the last frame>]`. Jitsi (`jitsi-1`): a
+ * `connectionInfo` line, entries (and the server's disconnect/reconnect lines), a `sessionClose` line.
+ */
+export type DumpFormat = 'rtcstats' | 'jitsi';
+
+const JITSI_HEADER = Buffer.from('["connectionInfo",null,');
+const JITSI_SERVER_LINES = [Buffer.from('["disconnect",null,'), Buffer.from('["reconnect",null,')];
+const JITSI_IDENTITY = Buffer.from('["identity",null,');
+const CLOSE_PREFIX: Record<DumpFormat, Buffer> = {
+  rtcstats: Buffer.from('["close",null,'),
+  jitsi: Buffer.from('["sessionClose",null,'),
+};
 
 export function closeLine(code: number, msSinceLastFrame: number): string {
   return `${JSON.stringify(['close', null, code, Math.max(0, Math.round(msSinceLastFrame))])}\n`;
 }
 
+function formatCloseLine(format: DumpFormat, close: SealClose): string {
+  if (format === 'rtcstats') return closeLine(close.code, close.endTime - close.lastFrameAt);
+  return `${JSON.stringify(['sessionClose', null, { code: close.code, reason: close.reason ?? 'recovered after the server stopped' }, Math.round(close.endTime)])}\n`;
+}
+
+export interface JitsiIdentity {
+  conferenceName: string | null;
+  displayName: string | null;
+  meetingId: string | null;
+}
+
 /** What a streaming pass over a (possibly torn) dump file found. */
 export interface DumpScan {
-  /** Line 1 is the magic and line 2 a complete JSON object. */
+  readonly format: DumpFormat | undefined;
+  /** The connection metadata (rtcstats line 2, Jitsi's connectionInfo value), when complete. */
   readonly header: Record<string, unknown> | undefined;
-  /** Complete frame lines (line 3 on, not counting a final close line). */
+  /** Complete frame lines (client entries), not counting a final close line. */
   readonly frames: number;
   /** Bytes of those frame lines, without their newlines. */
   readonly frameBytes: number;
@@ -31,51 +59,111 @@ export interface DumpScan {
   /** The final close line's code when the file ends with one (and nothing torn after it). */
   readonly closeCode: number | undefined;
   readonly mtimeMs: number;
+  /** Jitsi: identity fields from the client's identity entries. */
+  readonly identity: JitsiIdentity;
+}
+
+const startsWith = (head: Buffer, prefix: Buffer) => head.length >= prefix.length && head.subarray(0, prefix.length).equals(prefix);
+
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function jsonArray(text: string): unknown[] | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function scanDump(file: string): Promise<DumpScan> {
   const stat = await fs.promises.stat(file);
+  let format: DumpFormat | undefined;
+  let header: Record<string, unknown> | undefined;
+  const identity: JitsiIdentity = { conferenceName: null, displayName: null, meetingId: null };
   let lineNo = 0;
   let lineLen = 0;
-  let lineStart: Buffer[] = [];
-  let startLen = 0;
-  let headerText = '';
-  let headerTooLong = false;
-  let magicOk = false;
+  let head: Buffer[] = [];
+  let headLen = 0;
+  // Whole-line capture for the lines that must be parsed (headers, Jitsi identity entries).
+  let whole: Buffer[] | undefined;
+  let wholeLen = 0;
+  let wholeMax = MAX_HEADER_LINE;
   let frames = 0;
   let frameBytes = 0;
   let completeBytes = 0;
   let offset = 0;
-  let last: { head: Buffer; len: number } | undefined;
+  let last: { head: Buffer; len: number; counted: boolean } | undefined;
 
   const endLine = () => {
     lineNo++;
-    const head = Buffer.concat(lineStart, startLen);
-    if (lineNo === 1) magicOk = lineLen === DUMP_MAGIC.length && head.toString('utf8') === DUMP_MAGIC;
-    else if (lineNo >= 3) {
-      frames++;
-      frameBytes += lineLen;
-      last = { head, len: lineLen };
+    const start = Buffer.concat(head, headLen);
+    const text = whole !== undefined && wholeLen <= wholeMax ? Buffer.concat(whole, wholeLen).toString('utf8') : undefined;
+    let counted = false;
+    if (lineNo === 1) {
+      if (lineLen === DUMP_MAGIC.length && start.toString('utf8') === DUMP_MAGIC) format = 'rtcstats';
+      else if (startsWith(start, JITSI_HEADER) && text !== undefined) {
+        const arr = jsonArray(text);
+        const meta = arr?.[0] === 'connectionInfo' ? arr[2] : undefined;
+        if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) {
+          format = 'jitsi';
+          header = meta as Record<string, unknown>;
+        }
+      }
+    } else if (format === 'rtcstats' && lineNo === 2) {
+      header = text === undefined ? undefined : jsonObject(text);
+    } else if (format !== undefined && header !== undefined) {
+      counted = format === 'rtcstats' || !JITSI_SERVER_LINES.some((p) => startsWith(start, p));
+      if (counted) {
+        frames++;
+        frameBytes += lineLen;
+      }
+      if (format === 'jitsi' && text !== undefined && startsWith(start, JITSI_IDENTITY)) {
+        const value = jsonArray(text)?.[2];
+        if (value !== null && typeof value === 'object') {
+          const v = value as Record<string, unknown>;
+          if (typeof v.confName === 'string') identity.conferenceName = v.confName;
+          if (typeof v.displayName === 'string') identity.displayName = v.displayName;
+          if (typeof v.meetingUniqueId === 'string') identity.meetingId = v.meetingUniqueId;
+        }
+      }
+      last = { head: start, len: lineLen, counted };
     }
     lineLen = 0;
-    lineStart = [];
-    startLen = 0;
+    head = [];
+    headLen = 0;
+    whole = undefined;
+    wholeLen = 0;
   };
 
   for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
     let pos = 0;
     while (pos < chunk.length) {
       const nl = chunk.indexOf(NL, pos);
-      const end = nl === -1 ? chunk.length : nl;
-      const piece = chunk.subarray(pos, end);
-      if (lineNo === 1) {
-        if (headerText.length + piece.length > MAX_HEADER_LINE) headerTooLong = true;
-        else headerText += piece.toString('utf8');
+      const piece = chunk.subarray(pos, nl === -1 ? chunk.length : nl);
+      if (lineLen === 0) {
+        // Which lines are read whole is decided by their start (the first piece holds it unless tiny).
+        const next = lineNo + 1;
+        const wanted =
+          next <= 2 || (format === 'jitsi' && startsWith(piece.subarray(0, JITSI_IDENTITY.length), JITSI_IDENTITY));
+        whole = wanted ? [] : undefined;
+        wholeMax = next <= 2 ? MAX_HEADER_LINE : MAX_IDENTITY_LINE;
       }
-      if (startLen < KEEP) {
-        const take = piece.subarray(0, KEEP - startLen);
-        lineStart.push(take);
-        startLen += take.length;
+      if (whole !== undefined && wholeLen <= wholeMax) {
+        whole.push(piece);
+        wholeLen += piece.length;
+      }
+      if (headLen < KEEP) {
+        const take = piece.subarray(0, KEEP - headLen);
+        head.push(take);
+        headLen += take.length;
       }
       lineLen += piece.length;
       if (nl === -1) break;
@@ -86,30 +174,24 @@ export async function scanDump(file: string): Promise<DumpScan> {
     offset += chunk.length;
   }
 
-  let header: Record<string, unknown> | undefined;
-  if (magicOk && lineNo >= 2 && !headerTooLong) {
-    try {
-      const parsed: unknown = JSON.parse(headerText);
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) header = parsed as Record<string, unknown>;
-    } catch {
-      header = undefined;
-    }
-  }
   let closeCode: number | undefined;
   const torn = completeBytes < stat.size;
-  if (!torn && last !== undefined && last.head.subarray(0, CLOSE_PREFIX.length).equals(CLOSE_PREFIX) && last.len < KEEP) {
-    const parsed: unknown = JSON.parse(last.head.toString('utf8'));
-    if (Array.isArray(parsed) && typeof parsed[2] === 'number') closeCode = parsed[2];
+  if (format !== undefined && !torn && last !== undefined && last.len <= KEEP && startsWith(last.head, CLOSE_PREFIX[format])) {
+    const parsed = jsonArray(last.head.toString('utf8'));
+    const code = format === 'rtcstats' ? parsed?.[2] : (parsed?.[2] as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'number') closeCode = code;
   }
-  if (closeCode !== undefined && last !== undefined) {
+  if (closeCode !== undefined && last !== undefined && last.counted) {
     frames--;
     frameBytes -= last.len;
   }
-  return { header, frames, frameBytes, completeBytes, size: stat.size, closeCode, mtimeMs: stat.mtimeMs };
+  return { format, header, frames, frameBytes, completeBytes, size: stat.size, closeCode, mtimeMs: stat.mtimeMs, identity };
 }
 
 export interface SealClose {
   readonly code: number;
+  /** Jitsi's sessionClose line carries a reason. */
+  readonly reason?: string;
   /** Server time of the end of the session; the sealed file keeps it as its mtime. */
   readonly endTime: number;
   readonly lastFrameAt: number;
@@ -137,6 +219,8 @@ const NO_SPACE = new Set(['ENOSPC', 'EFBIG', 'EDQUOT']);
  */
 export async function sealDump(source: string, target: string, close: SealClose | undefined): Promise<DumpScan> {
   let scan = await scanDump(source);
+  // Not a dump, or no complete frame: nothing to seal; the caller decides (see FinalizeQueue).
+  if (scan.header === undefined || scan.frames === 0) return scan;
   if (scan.closeCode === undefined) {
     // After a crash the moment the connection died is unknown; the last write (mtime) is the last
     // instant the server provably recorded the session, so it is both the end and the last frame.
@@ -158,7 +242,7 @@ export async function sealDump(source: string, target: string, close: SealClose 
 }
 
 async function sealInPlace(file: string, scan: DumpScan, end: SealClose): Promise<DumpScan> {
-  const tail = closeLine(end.code, end.endTime - end.lastFrameAt);
+  const tail = formatCloseLine(scan.format!, end);
   const handle = await fs.promises.open(file, 'r+');
   try {
     await handle.truncate(scan.completeBytes);
@@ -181,7 +265,7 @@ async function sealInPlace(file: string, scan: DumpScan, end: SealClose): Promis
 
 /** Copies the complete part of `source` (plus a close line unless it has one) to `target`, then removes `source`. */
 async function copySealed(source: string, target: string, scan: DumpScan, end: SealClose | undefined): Promise<DumpScan> {
-  const tail = scan.closeCode !== undefined || end === undefined ? '' : closeLine(end.code, end.endTime - end.lastFrameAt);
+  const tail = scan.closeCode !== undefined || end === undefined ? '' : formatCloseLine(scan.format!, end);
   const mtimeMs = end?.endTime ?? scan.mtimeMs;
   const temp = `${target}.tmp`;
   try {
@@ -231,8 +315,8 @@ function pathOf(url: string): string {
 }
 
 /**
- * Rebuilds the metadata record of a sealed dump from its own header (line 2 carries the dump id,
- * the connection facts, and the key id and rtcStats claims the token carried).
+ * Rebuilds the metadata record of a sealed dump from its own header (the connection facts, and
+ * the key id and rtcStats claims the token carried; Jitsi: statsSessionId, and identity entries).
  */
 export function recordFromScan(id: string, scan: DumpScan): DumpDraft | undefined {
   const h = scan.header;
@@ -253,7 +337,8 @@ export function recordFromScan(id: string, scan: DumpScan): DumpDraft | undefine
     origin: str(h.origin),
     userAgent: str(h.userAgent),
     clientProtocol: str(h.clientProtocol),
-    path: typeof h.url === 'string' ? pathOf(h.url) : '/',
+    path: typeof h.path === 'string' ? h.path : typeof h.url === 'string' ? pathOf(h.url) : '/',
     remoteAddress: addresses.join(', ') || null,
+    ...(scan.format === 'jitsi' ? { statsSessionId: str(h.statsSessionId), ...scan.identity } : {}),
   };
 }

@@ -177,6 +177,10 @@ export class FinalizeQueue {
       try {
         if (task.job.complete === true) await moveComplete(task.file, target);
         else scan = await sealDump(task.file, target, task.job.close);
+        if (scan !== undefined && (scan.header === undefined || scan.frames === 0)) {
+          await this.setAside(task, scan);
+          return;
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         if (!fs.existsSync(target)) {

@@ -13,6 +13,8 @@ import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { FinalizationService } from '../finalization/finalization.service.js';
+import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
+import { isJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { DrainState } from '../lifecycle/drain-state.js';
@@ -48,6 +50,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     private readonly finalization: FinalizationService,
     private readonly drain: DrainState,
     keyring: KeyringService,
+    private readonly jitsi: JitsiIngestion,
   ) {
     keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left here by a previous run were queued for recovery before this one accepts any.
@@ -74,6 +77,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
       ws.resume();
       return;
     }
+    if (isJitsiSubprotocol(ws.protocol)) return this.jitsi.handle(ws, request, this.remoteAddresses(request));
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
       // No message listener: whatever a rejected client sent is discarded, never stored.
@@ -139,17 +143,20 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     clearInterval(this.heartbeat);
     const started = Date.now();
     const queue = this.finalization.queue;
-    const live = this.sessions.size;
+    const live = this.sessions.size + this.jitsi.liveSessions;
     const before = queue.stats.finalized;
     this.logger.log(
       `Draining: closing ${live} live session(s) with 1001, ${queue.depth} dump(s) waiting to be finalized, ` +
         `deadline ${this.config.shutdownTimeoutMs / 1000} s`,
     );
     for (const s of this.sessions) s.close(CLOSE_GOING_AWAY, 'server shutting down');
+    // Jitsi sessions end too (run once, whether the gateway or Nest asks first).
+    const jitsiEnded = this.jitsi.beforeApplicationShutdown();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.config.shutdownTimeoutMs)));
     const settled = (async () => {
       while (this.ending.size > 0) await Promise.allSettled([...this.ending]);
+      await jitsiEnded;
       await queue.idle();
       return true;
     })();

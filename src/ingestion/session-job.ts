@@ -26,13 +26,14 @@ export function connectionDraft(info: ConnectionInfo): Omit<DumpDraft, 'endTime'
  * as it got, to be cut at its last whole frame and sealed with the session's close line.
  */
 export function sessionJob(result: SessionResult): FinalizeJob | undefined {
-  if (result.frameCount === 0) return undefined;
+  if (!result.stored && result.error === undefined) return undefined;
   const record: DumpDraft = {
     ...connectionDraft(result.info),
     endTime: result.endTime,
     closeCode: result.closeCode,
     frameCount: result.frameCount,
     bytes: result.bytes,
+    ...result.extra,
   };
   if (result.error === undefined && result.stored) {
     return { id: result.info.id, file: result.file, sealed: false, record, complete: true };
@@ -42,6 +43,6 @@ export function sessionJob(result: SessionResult): FinalizeJob | undefined {
     file: result.file,
     sealed: false,
     record,
-    close: { code: result.closeCode, endTime: result.endTime, lastFrameAt: result.lastFrameAt },
+    close: { code: result.closeCode, reason: 'cannot record session', endTime: result.endTime, lastFrameAt: result.lastFrameAt },
   };
 }

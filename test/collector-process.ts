@@ -85,6 +85,8 @@ export interface Row {
   rtcstats_session: string | null;
   start_time: number;
   end_time: number;
+  stats_session_id: string | null;
+  meeting_id: string | null;
 }
 
 /** The metadata rows, read with a separate read-only connection (the collector may be running). */

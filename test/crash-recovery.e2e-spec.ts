@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 
 import { type CollectorProcess, metadataRows, startCollector, stopCollector } from './collector-process.js';
 import { connect, readDump, sign, tempDir, tokenQuery, waitFor } from './helpers.js';
+import { jitsiConnect, jitsiFixture, messageFor, newSessionId } from './jitsi-helpers.js';
 
 const CLIENTS = 20;
 const FIRST_BATCH = 100;
@@ -100,5 +101,47 @@ describe('kill -9 while clients stream, then restart (child process)', () => {
     const stored = fs.readdirSync(path.join(dataDir, 'dumps'));
     assert.equal(stored.length, CLIENTS);
     assert.ok(stored.every((f) => f.endsWith('.jsonl.gz')), 'no .partial left');
+  });
+});
+
+describe('kill -9 while a Jitsi client streams, then restart (child process)', () => {
+  const dataDir = tempDir('rtcstats-crash-jitsi-');
+  let collector: CollectorProcess | undefined;
+  after(async () => {
+    await stopCollector(collector);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('recovers the Jitsi dump with a sessionClose 1006 line and its statsSessionId and identity in the record', async () => {
+    collector = await startCollector(dataDir, { RTCSTATS_OBFUSCATE_IPS: 'false' });
+    const statsSessionId = newSessionId();
+    const token = sign({ rtcStats: { user: 'jitsi-user' } });
+    const client = await jitsiConnect(collector.url(`/?rtcstats-token=${token}/meet.example.com/room1?statsSessionId=${statsSessionId}&isReconnect=false`));
+    client.ws.on('error', () => {});
+    const lines = jitsiFixture('firefox-relay.ndjson');
+    for (const line of lines) client.ws.send(messageFor(statsSessionId, line));
+    const work = path.join(dataDir, 'work');
+    await waitFor(() => {
+      const [file] = fs.readdirSync(work);
+      return file !== undefined && linesIn(path.join(work, file)) >= 1 + lines.length ? true : undefined;
+    }, 'the Jitsi entries written to the live file');
+    collector.child.kill('SIGKILL');
+    await collector.exited;
+    client.ws.terminate();
+
+    collector = await startCollector(dataDir, { RTCSTATS_OBFUSCATE_IPS: 'false' });
+    const [row] = await waitFor(() => {
+      const r = metadataRows(dataDir);
+      return r.length > 0 ? r : undefined;
+    }, 'the recovered Jitsi record');
+    assert.equal(row.stats_session_id, statsSessionId);
+    assert.equal(row.meeting_id, '49639dc4-6e5a-4efa-8507-8ffbef927485');
+    assert.equal(row.rtcstats_user, 'jitsi-user');
+    assert.equal(row.close_code, 1006);
+    assert.equal(row.frame_count, lines.length);
+    const stored = readDump(row.location);
+    assert.equal(JSON.parse(stored[0])[0], 'connectionInfo');
+    assert.deepEqual(stored.slice(1, -1), lines);
+    assert.deepEqual(JSON.parse(stored.at(-1)!).slice(0, 3), ['sessionClose', null, { code: 1006, reason: 'recovered after the server stopped' }]);
   });
 });

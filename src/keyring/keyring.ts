@@ -125,7 +125,8 @@ export function buildKeyring(spec: unknown, source: string): Keyring {
     if (seen.has(e.kid)) throw new KeyringError(`duplicate kid "${e.kid}"`);
     seen.add(e.kid);
     if (!KEY_STATES.includes(e.state as KeyState)) {
-      throw new KeyringError(`${what}: state must be one of ${KEY_STATES.join(', ')} (got ${JSON.stringify(e.state)})`);
+      // Not the value: a misplaced secret would be quoted.
+      throw new KeyringError(`${what}: state must be one of ${KEY_STATES.join(', ')}`);
     }
     let notAfter: number | undefined;
     if (e.notAfter !== undefined) {

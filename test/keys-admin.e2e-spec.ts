@@ -24,7 +24,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
           { kid: 'kb', secret: B, state: 'current' },
           { kid: 'ka', secret: A, state: 'previous', notAfter: '2099-01-01T00:00:00Z' },
         ],
-        apiKeys: [{ id: 'ops', key: API_KEY }],
+        apiKeys: [{ id: 'ops', key: API_KEY, scopes: ['admin'] }],
       }),
     );
     const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });

@@ -8,7 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 
 import { deriveKid, generateSecret, type KeyringFileSpec } from '../src/keyring/keyring.js';
+import { ApiKeyAuthenticator } from '../src/auth/api-key.guard.js';
 import { KeyringService } from '../src/keyring/keyring.service.js';
+import { KeysModule } from '../src/keys/keys.module.js';
+import { TokensModule } from '../src/tokens/tokens.module.js';
 import {
   closed,
   connect,
@@ -299,7 +302,7 @@ describe('POST /tokens', () => {
       });
       const op = doc.paths['/tokens'].post;
       assert.deepEqual(op.security, [{ 'api-key': [] }]);
-      assert.deepEqual(Object.keys(op.responses).sort(), ['201', '400', '401', '413', '415', '429', '503']);
+      assert.deepEqual(Object.keys(op.responses).sort(), ['201', '400', '401', '403', '413', '415', '429', '503']);
       assert.ok(op.requestBody.content['application/json'].examples.full.value.user);
       assert.deepEqual(Object.keys(doc.components.schemas.CreateTokenDto.properties).sort(), ['conference', 'expiresIn', 'session', 'user']);
       assert.ok(doc.components.schemas.TokenResponseDto.properties.token.example);
@@ -403,6 +406,34 @@ describe('rate limits', () => {
       assert.equal((await post(t, {}, { apiKey: 'wrong-again' })).status, 401, 'the failure count starts over');
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('one blocking state for every API-key route', () => {
+  it('a client blocked for failed keys on GET /admin/keys is blocked on POST /tokens too, and the reverse', async () => {
+    for (const [failOn, thenTry] of [['/admin/keys', '/tokens'], ['/tokens', '/admin/keys']] as const) {
+      const t = await startApp({ ...BASE_ENV, RTCSTATS_AUTH_FAILURE_LIMIT: '3', RTCSTATS_RATE_LIMIT_WINDOW: '60' });
+      try {
+        const request = (route: string, apiKey: string) =>
+          within(
+            fetch(`http://127.0.0.1:${t.port}${route}`, {
+              method: route === '/tokens' ? 'POST' : 'GET',
+              headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+              ...(route === '/tokens' && { body: '{}' }),
+            }),
+            route,
+          );
+        for (let i = 0; i < 3; i++) assert.equal((await request(failOn, `wrong-${i}`)).status, 401);
+        assert.equal((await request(failOn, 'wrong-3')).status, 429, `blocked on ${failOn}`);
+        const other = await request(thenTry, API_KEY);
+        assert.equal(other.status, 429, `${thenTry} after a block earned on ${failOn}`);
+        assert.ok(Number(other.headers.get('retry-after')) >= 1, 'with Retry-After');
+        // Every route's guard asks the same authenticator (Nest builds a guard per module).
+        assert.equal(t.app.select(TokensModule).get(ApiKeyAuthenticator), t.app.select(KeysModule).get(ApiKeyAuthenticator));
+      } finally {
+        await t.close();
+      }
     }
   });
 });

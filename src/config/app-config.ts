@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
-import { type ApiKey, MIN_SECRET_BYTES } from '../keyring/keyring.js';
+import { type ApiKey, DEFAULT_API_KEY_SCOPES, MIN_SECRET_BYTES } from '../keyring/keyring.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -52,6 +52,8 @@ export interface AppConfig {
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** Serve the OpenAPI description and UI at /docs (it holds no secret). */
+  readonly docs: boolean;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -156,7 +158,7 @@ class Reader {
       const digest = crypto.createHash('sha256').update(key).digest('hex');
       if (seen.has(digest)) throw new ConfigError(`${name}: key ${i + 1} repeats an earlier key`);
       seen.add(digest);
-      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8') };
+      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8'), scopes: DEFAULT_API_KEY_SCOPES };
     });
   }
 
@@ -206,5 +208,6 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     trustedProxies: r.list('RTCSTATS_TRUSTED_PROXIES', (entries) => new TrustedProxies(entries)),
     pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+    docs: r.bool('RTCSTATS_DOCS', true),
   };
 }

@@ -151,6 +151,8 @@ describe('keys CLI (compiled, as a child process)', () => {
     assert.deepEqual(read().apiKeys?.find((a) => a.id === 'ops')?.scopes, ['admin']);
     assert.match(ok(['list']).stdout, /^API keys: default \(tokens, admin\), backend-b \(tokens\), ops \(admin\)$/m);
     refused(['api-add', 'root', '--scopes', 'tokens,root'], /^keys: .*API key "root": scopes must be a non-empty array of tokens, admin\n$/);
+    assert.equal(ok(['api-show', 'backend-b']).stdout, secret);
+    refused(['api-show', 'nope'], /^keys: no API key with id "nope" in /);
     ok(['api-remove', 'default']);
     ok(['api-remove', 'ops']);
     assert.deepEqual(read().apiKeys?.map((a) => a.id), ['backend-b']);

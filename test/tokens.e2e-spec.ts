@@ -577,24 +577,63 @@ describe('first start (compiled main.js)', () => {
     await within(exited, 'the server to stop');
   }
 
-  it('prints the generated API key once, saying it will not be shown again and where it is stored', async () => {
+  it('stdout not a terminal (a log pipeline): never prints the key, names the file and the command that shows it', async () => {
     const dataDir = tempDir();
     const first = await startMain(dataDir);
     let out: string;
     try {
-      out = await waitFor(() => (first.output().includes('will not be shown again') ? first.output() : undefined), 'the API key line');
+      out = await waitFor(() => (first.output().includes('api-show') ? first.output() : undefined), 'the API key notice');
     } finally {
       await stop(first.child);
+    }
+    out = first.output();
+    const file = path.join(dataDir, 'keyring.json');
+    const key = (JSON.parse(fs.readFileSync(file, 'utf8')) as KeyringFileSpec).apiKeys![0].key;
+    assert.ok(!out.includes(key), 'the key is not in the output');
+    const command = `npm run keys -- api-show default --file ${file}`;
+    assert.ok(out.includes(`API key "default" (tokens, admin) generated into ${file}; show it with: ${command}`), out);
+    // The command it names prints the key.
+    const shown = await run('dist/src/cli/keys.cli.js', ['api-show', 'default', '--file', file], {});
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `${key}\n`);
+  });
+
+  it('stdout a terminal: prints the key once, saying where it is stored', async () => {
+    const dataDir = tempDir();
+    const main = path.join(REPO_ROOT, 'dist/src/main.js');
+    // script(1) gives the server a pseudo-terminal as stdout.
+    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(main)}`, '/dev/null'], {
+      cwd: dataDir,
+      env: cleanEnv({ RTCSTATS_DATA_DIR: dataDir, RTCSTATS_PORT: '0', RTCSTATS_HOST: '127.0.0.1' }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => (out.includes('will not be shown again') ? true : undefined), 'the API key line on the terminal');
+    } finally {
+      // The server is script's child in its own session: stop it by its pid.
+      const children = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      for (const pid of children) process.kill(Number(pid), 'SIGTERM');
+      await within(exited, 'script and the server to stop');
     }
     const file = path.join(dataDir, 'keyring.json');
     const key = (JSON.parse(fs.readFileSync(file, 'utf8')) as KeyringFileSpec).apiKeys![0].key;
     assert.equal(out.split(key).length - 1, 1, 'the key appears exactly once');
-    assert.match(out, new RegExp(`API key for POST /tokens \\(id "default"\\): ${key}\\n`));
+    assert.match(out, new RegExp(`API key "default" \\(tokens, admin\\): ${key}\\r?\\n`));
     assert.ok(out.includes(`It will not be shown again; it is stored in ${file}`));
+  });
 
+  it('the next start does not mention the key', async () => {
+    const dataDir = tempDir();
+    const first = await startMain(dataDir);
+    await stop(first.child);
+    const key = (JSON.parse(fs.readFileSync(path.join(dataDir, 'keyring.json'), 'utf8')) as KeyringFileSpec).apiKeys![0].key;
     const second = await startMain(dataDir);
     // Checked after exit, when everything the process wrote has been read.
     await stop(second.child);
     assert.ok(!second.output().includes(key), 'not shown on the next start');
+    assert.ok(!second.output().includes('api-show'), 'no notice on the next start');
   });
 });

@@ -39,6 +39,7 @@ Commands:
                                     add an API key; scopes: tokens (POST /tokens, the default),
                                     admin (GET /admin/keys)
   api-remove <id>                   remove an API key
+  api-show <id>                     print an API key (e.g. the one generated on first start)
 Options:
   --file F          the keyring file (default: RTCSTATS_KEYRING_FILE, else <RTCSTATS_DATA_DIR>/${GENERATED_KEYRING_NAME})
   --secret-stdin    read the secret from stdin instead of generating one (never pass secrets as arguments)
@@ -57,6 +58,7 @@ const COMMANDS: Record<string, { positionals: number; options: readonly (keyof O
   list: { positionals: 0, options: ['server'] },
   'api-add': { positionals: 1, options: ['secret-stdin', 'scopes'] },
   'api-remove': { positionals: 1, options: [] },
+  'api-show': { positionals: 1, options: [] },
 };
 
 class UsageError extends Error {}
@@ -153,6 +155,13 @@ async function run(command: string, arg: string | undefined, values: Options & {
       usage = await fetchUsage(values.server, apiKey);
     }
     printList(file, spec, usage);
+    return;
+  }
+  if (command === 'api-show') {
+    const apiKey = readKeyringFile(file).spec.apiKeys?.find((a) => a.id === arg);
+    if (apiKey === undefined) throw new KeyringError(`no API key with id "${arg}" in ${file}`);
+    // Asked for by name: the one command whose output is a secret.
+    process.stdout.write(`${apiKey.key}\n`);
     return;
   }
   if (command === 'init') {

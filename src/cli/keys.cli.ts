@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { makeDataDir } from '../common/file-modes.js';
 import { type AppConfig, parseConfig } from '../config/app-config.js';
 import { cliEnvironment } from '../config/environment.js';
 import { generateKeyringSpec, generateSecret, KeyringError, type KeyringFileSpec } from '../keyring/keyring.js';
@@ -169,7 +170,7 @@ async function run(command: string, arg: string | undefined, values: Options & {
       throw new KeyringError(`${file} already exists: pass --force to replace it (its keys would be lost)`);
     }
     const spec = generateKeyringSpec(now);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDataDir(path.dirname(file));
     writeKeyringFileAtomic(file, spec, { overwrite: values.force === true });
     report(`created ${file} (mode 0600)`, describeChanges({ keys: [], apiKeys: [] }, spec));
     return;

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 
@@ -9,6 +8,7 @@ import type { WebSocket } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from '../common/protocol.constants.js';
+import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
@@ -49,7 +49,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.workDir = path.join(config.dataDir, 'work');
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;
-    fs.mkdirSync(this.workDir, { recursive: true });
+    makeDataDir(this.workDir);
   }
 
   afterInit(): void {

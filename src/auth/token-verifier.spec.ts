@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
-import { ACCEPTED, CURRENT_KID, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
+import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
 import { TokenVerifier } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
@@ -18,7 +18,8 @@ describe('TokenVerifier', () => {
     if (tokens.length !== 1) continue; // parameter-level cases: see tokenParams below
     it(`rejects: ${c.name}`, () => {
       const result = verifier.verify(tokens[0]);
-      assert.equal(result.ok, false, `${c.name} must be rejected`);
+      assert.ok(!result.ok, `${c.name} must be rejected`);
+      assert.equal(result.reason, expectedReason(c), `${c.name}: ${result.error.name}: ${result.error.message}`);
     });
   }
 
@@ -70,8 +71,13 @@ describe('TokenVerifier', () => {
     const strict = new TokenVerifier(() => keyring, { ...options, issuer: 'app', audience: 'rtcstats' });
     const exp = Math.floor(Date.now() / 1000) + 60;
     assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'app', aud: 'rtcstats' })).ok, true);
-    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'other', aud: 'rtcstats' })).ok, false);
-    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp })).ok, false);
+    for (const payload of [{ exp, iss: 'other', aud: 'rtcstats' }, { exp, iss: 'app', aud: 'x' }, { exp }]) {
+      const r = strict.verify(forge({ alg: 'HS256' }, payload));
+      assert.ok(!r.ok, JSON.stringify(payload));
+      // The reason is what a client sees: it must not name what the server expects.
+      assert.equal(r.reason, 'invalid token');
+      assert.match(r.error.message, /expected: (app|rtcstats)/, 'the detail (server log) does');
+    }
   });
 
   it('rejects everything when no keyring is loaded', () => {

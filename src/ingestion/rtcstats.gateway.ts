@@ -7,7 +7,7 @@ import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '
 import type { WebSocket } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
-import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from '../common/protocol.constants.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
 import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -22,11 +22,6 @@ import { DumpSession, type FrameTransform } from './dump-session.js';
 
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
-
-/** A close reason must fit in 123 bytes; keep ours short and ASCII. */
-function closeReason(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
-}
 
 @WebSocketGateway()
 export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
@@ -66,7 +61,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
       // No message listener: whatever a rejected client sent is discarded, never stored.
-      ws.close(CLOSE_POLICY_VIOLATION, closeReason(decision.reason));
+      ws.close(CLOSE_POLICY_VIOLATION, decision.reason);
       ws.resume();
       return;
     }
@@ -103,7 +98,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     let closed = 0;
     for (const s of this.sessions) {
       if (s.info.kid !== null && revoked.has(s.info.kid)) {
-        s.close(CLOSE_POLICY_VIOLATION, 'key revoked');
+        s.close(CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED);
         closed++;
       }
     }

@@ -7,6 +7,7 @@ import { APP_CONFIG } from '../config/app-config.token.js';
 import { REJECT_INVALID_TOKEN, REJECT_TOKEN_MISSING, type RejectReason, TOKEN_PARAM } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
+import { PerKeyJwt } from './per-key-jwt.js';
 import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
 
 export type AuthDecision =
@@ -35,9 +36,11 @@ export class ConnectionAuthenticator {
     @Inject(APP_CONFIG) config: AppConfig,
     keyring: KeyringService,
     private readonly usage: KeyUsage,
+    jwt: PerKeyJwt,
   ) {
     this.required = config.auth === 'required';
     this.verifier = new TokenVerifier(() => keyring.get(), {
+      jwt,
       clockToleranceSec: config.jwt.clockToleranceSec,
       maxLifetimeSec: config.jwt.maxLifetimeSec,
       issuer: config.jwt.issuer,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { PerKeyJwt } from './per-key-jwt.js';
 import { keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
@@ -8,7 +9,7 @@ import { TokenVerifier } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
-const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+const options = { jwt: new PerKeyJwt(), clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
 
 describe('TokenVerifier', () => {
   const verifier = new TokenVerifier(() => keyring, options);
@@ -61,7 +62,7 @@ describe('TokenVerifier', () => {
   });
 
   it('enforces the maximum token lifetime', () => {
-    const short = new TokenVerifier(() => keyring, { clockToleranceSec: 0, maxLifetimeSec: 3600 });
+    const short = new TokenVerifier(() => keyring, { ...options, clockToleranceSec: 0, maxLifetimeSec: 3600 });
     const t0 = Math.floor(Date.now() / 1000);
     assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3600 })).ok, true);
     assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3601 })).ok, false);

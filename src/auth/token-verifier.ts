@@ -1,4 +1,6 @@
-import jwt from 'jsonwebtoken';
+import type { KeyObject } from 'node:crypto';
+
+import type { JwtVerifyOptions } from '@nestjs/jwt';
 
 import {
   REJECT_INVALID_SIGNATURE,
@@ -24,7 +26,13 @@ export type VerifyResult =
   /** reason: what the client is told; error: the detail, for the server log only. */
   | { ok: false; reason: RejectReason; error: { name: string; message: string } };
 
+/** Verifies a token's signature, exp and nbf with `key` (PerKeyJwt: @nestjs/jwt's JwtService). */
+export interface JwtVerifier {
+  verify(token: string, key: KeyObject, options: JwtVerifyOptions): unknown;
+}
+
 export interface TokenVerifierOptions {
+  jwt: JwtVerifier;
   clockToleranceSec: number;
   maxLifetimeSec: number;
   issuer?: string;
@@ -57,7 +65,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * Verifies client tokens against the keyring (keyring.md, "Verifying a client token").
- * jsonwebtoken checks the signature, exp and nbf; the header allow-list, kid rules,
+ * jsonwebtoken (through JwtService) checks the signature, exp and nbf; the header allow-list, kid rules,
  * mandatory exp, iat and lifetime bounds and claim shapes are checked here because it does not.
  */
 export class TokenVerifier {
@@ -97,8 +105,8 @@ export class TokenVerifier {
     return fail('invalid signature', undefined, REJECT_INVALID_SIGNATURE);
   }
 
-  private verifyWith(token: string, kid: string, key: jwt.Secret, now: number): VerifyResult {
-    const { clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
+  private verifyWith(token: string, kid: string, key: KeyObject, now: number): VerifyResult {
+    const { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
     const nowSec = Math.floor(now / 1000);
     let payload: unknown;
     try {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 
 import { makeDataDir } from '../common/file-modes.js';
 import { type AppConfig, parseConfig } from '../config/app-config.js';
-import { cliEnvironment } from '../config/environment.js';
+import { loadEnvironment } from '../config/environment.js';
 import { generateKeyringSpec, generateSecret, KeyringError, type KeyringFileSpec } from '../keyring/keyring.js';
 import { readKeyringFile, writeKeyringFileAtomic } from '../keyring/keyring-file.js';
 import {
@@ -140,7 +140,7 @@ function printList(file: string, spec: KeyringFileSpec, usage: ServerUsage[] | u
 }
 
 async function run(command: string, arg: string | undefined, values: Options & { file?: string }): Promise<void> {
-  const config = parseConfig(cliEnvironment());
+  const config = parseConfig(await loadEnvironment());
   const file = keyringFile(config, values.file);
   // The server prefers RTCSTATS_JWT_SECRET over the data-directory file; say so rather than rotate a file nobody reads.
   if (values.file === undefined && config.jwt.keyringFile === undefined && config.jwt.secret !== undefined) {

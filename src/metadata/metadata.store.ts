@@ -27,7 +27,6 @@ export interface DumpQuery {
 /** The searchable metadata records. Implementations: embedded SQLite now; PostgreSQL later. */
 export interface MetadataStore {
   insert(record: DumpRecord): Promise<void>;
-  get(id: string): Promise<DumpRecord | undefined>;
   find(query: DumpQuery, limit?: number): Promise<DumpRecord[]>;
   close(): Promise<void>;
 }

@@ -62,6 +62,7 @@ describe('API key scopes (least privilege)', () => {
     } finally {
       await t.close();
       fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
     }
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import type { Server } from 'node:http';
 import { describe, it } from 'node:test';
 
@@ -30,6 +31,7 @@ describe('the WebSocket adapter is @nestjs/platform-ws WsAdapter, extended', () 
       assert.equal((await done).code, 1000);
     } finally {
       await t.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
     }
     assert.equal(server.listenerCount('upgrade'), 0, 'no listener left on the HTTP server');
   });

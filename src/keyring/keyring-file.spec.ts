@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 
 import { generateKeyringSpec, KeyringError, type KeyringFileSpec } from './keyring.js';
 import { readKeyringFile, writeKeyringFileAtomic } from './keyring-file.js';
@@ -27,8 +27,15 @@ function refuses(fn: () => unknown, message: RegExp): void {
   });
 }
 
+const made: string[] = [];
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
+  made.push(dir);
+  return dir;
 }
 
 describe('readKeyringFile and writeKeyringFileAtomic', () => {

@@ -88,7 +88,12 @@ export class KeyringService implements OnApplicationBootstrap, OnApplicationShut
 
   /** The file holds every signing secret: only the collector's user should read it. */
   private warnIfReadableByOthers(file: string): void {
-    const mode = fs.statSync(file).mode & 0o777;
+    let mode: number;
+    try {
+      mode = fs.statSync(file).mode & 0o777;
+    } catch {
+      return; // gone since it was read: the reloader reports that
+    }
     if ((mode & 0o044) === 0) return;
     this.logger.warn(
       `Keyring file ${file} is readable by group or others (mode 0${mode.toString(8)}): chmod 600 it (Kubernetes: defaultMode 0400)`,

@@ -45,6 +45,7 @@ export class DumpFinalizer {
         clientProtocol: info.clientProtocol ?? null,
         path: info.path,
         remoteAddress: info.remoteAddresses.join(', ') || null,
+        ...result.extra,
       });
       await fs.promises.unlink(result.file);
       this.logger.log(

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 
 import { AuthModule } from '../auth/auth.module.js';
+import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
 import { StorageModule } from '../storage/storage.module.js';
 import { DumpFinalizer } from './dump-finalizer.service.js';
@@ -8,6 +9,6 @@ import { RtcstatsGateway } from './rtcstats.gateway.js';
 
 @Module({
   imports: [AuthModule, StorageModule, MetadataModule],
-  providers: [RtcstatsGateway, DumpFinalizer],
+  providers: [RtcstatsGateway, DumpFinalizer, JitsiIngestion],
 })
 export class IngestionModule {}

@@ -21,6 +21,10 @@ function toRow(r: DumpRecord): DumpsTable {
     client_protocol: r.clientProtocol,
     path: r.path,
     remote_address: r.remoteAddress,
+    stats_session_id: r.statsSessionId ?? null,
+    conference_name: r.conferenceName ?? null,
+    display_name: r.displayName ?? null,
+    meeting_id: r.meetingId ?? null,
   };
 }
 
@@ -42,6 +46,10 @@ function fromRow(r: Selectable<DumpsTable>): DumpRecord {
     clientProtocol: r.client_protocol,
     path: r.path,
     remoteAddress: r.remote_address,
+    statsSessionId: r.stats_session_id,
+    conferenceName: r.conference_name,
+    displayName: r.display_name,
+    meetingId: r.meeting_id,
   };
 }
 

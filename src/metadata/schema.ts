@@ -18,6 +18,10 @@ export interface DumpsTable {
   client_protocol: string | null;
   path: string;
   remote_address: string | null;
+  stats_session_id: string | null;
+  conference_name: string | null;
+  display_name: string | null;
+  meeting_id: string | null;
 }
 
 export interface Database {
@@ -48,6 +52,17 @@ const migrations: Record<string, Migration> = {
         .addColumn('remote_address', 'text')
         .execute();
       for (const column of ['rtcstats_user', 'rtcstats_session', 'rtcstats_conference', 'start_time']) {
+        await db.schema.createIndex(`dumps_${column}_idx`).on('dumps').column(column).execute();
+      }
+    },
+  },
+  // Jitsi clients' identity (their statsSessionId, confName, displayName, meetingUniqueId).
+  '0002_jitsi_identity': {
+    async up(db: Kysely<any>) {
+      for (const column of ['stats_session_id', 'conference_name', 'display_name', 'meeting_id']) {
+        await db.schema.alterTable('dumps').addColumn(column, 'text').execute();
+      }
+      for (const column of ['stats_session_id', 'meeting_id']) {
         await db.schema.createIndex(`dumps_${column}_idx`).on('dumps').column(column).execute();
       }
     },

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
-import { type ApiKey, MIN_SECRET_BYTES } from '../keyring/keyring.js';
+import { type ApiKey, DEFAULT_API_KEY_SCOPES, MIN_SECRET_BYTES } from '../keyring/keyring.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -69,6 +69,8 @@ export interface AppConfig {
   /** Path of the HTTP upload endpoint (POST, multipart); undefined: upload disabled. */
   readonly uploadPath: string | undefined;
   readonly maxUploadBytes: number;
+  /** Serve the OpenAPI description and UI at /docs (it holds no secret). */
+  readonly docs: boolean;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -173,7 +175,7 @@ class Reader {
       const digest = crypto.createHash('sha256').update(key).digest('hex');
       if (seen.has(digest)) throw new ConfigError(`${name}: key ${i + 1} repeats an earlier key`);
       seen.add(digest);
-      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8') };
+      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8'), scopes: DEFAULT_API_KEY_SCOPES };
     });
   }
 
@@ -243,5 +245,6 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', os.availableParallelism(), 1, 256),
     uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),
     maxUploadBytes: r.int('RTCSTATS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+    docs: r.bool('RTCSTATS_DOCS', true),
   };
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import type { DumpRecord } from '../metadata/metadata.store.js';
 
 /** A metadata record before the dump has a storage location. */
@@ -269,7 +270,7 @@ async function copySealed(source: string, target: string, scan: DumpScan, end: S
   const mtimeMs = end?.endTime ?? scan.mtimeMs;
   const temp = `${target}.tmp`;
   try {
-    const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
+    const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
     const input = scan.completeBytes > 0 ? fs.createReadStream(source, { start: 0, end: scan.completeBytes - 1 }) : undefined;
     await new Promise<void>((resolve, reject) => {
       out.once('error', reject);

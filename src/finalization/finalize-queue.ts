@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { makeDataDir } from '../common/file-modes.js';
 import type { DumpRecord, MetadataStore } from '../metadata/metadata.store.js';
 import type { DumpStore } from '../storage/dump-store.js';
 import { type DumpDraft, type DumpScan, moveComplete, recordFromScan, type SealClose, scanDump, sealDump } from './dump-file.js';
@@ -86,7 +87,7 @@ export class FinalizeQueue {
   constructor(private readonly options: FinalizeQueueOptions) {
     this.retryMs = options.retryMs ?? 1000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
-    fs.mkdirSync(options.outboxDir, { recursive: true });
+    makeDataDir(options.outboxDir);
   }
 
   get stats(): FinalizeStats {
@@ -229,7 +230,7 @@ export class FinalizeQueue {
       this.options.log.warn(`Dump ${id}: no complete frame was recorded; nothing to store`);
     } else {
       const dir = path.join(path.dirname(this.options.outboxDir), 'unrecognized');
-      await fs.promises.mkdir(dir, { recursive: true });
+      makeDataDir(dir);
       await fs.promises.rename(task.file, path.join(dir, path.basename(task.file)));
       this.options.log.error(`Dump ${id}: not a dump file (no RTCStatsDump header); moved to ${dir}`);
     }

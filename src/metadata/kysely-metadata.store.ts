@@ -66,11 +66,6 @@ export class KyselyMetadataStore implements MetadataStore {
       .execute();
   }
 
-  async get(id: string): Promise<DumpRecord | undefined> {
-    const row = await this.db.selectFrom('dumps').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && fromRow(row);
-  }
-
   async find(query: DumpQuery, limit = 100): Promise<DumpRecord[]> {
     let q = this.db.selectFrom('dumps').selectAll();
     if (query.user !== undefined) q = q.where('rtcstats_user', '=', query.user);

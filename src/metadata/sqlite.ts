@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
+import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import { KyselyMetadataStore } from './kysely-metadata.store.js';
 import { type Database as Schema, migrateToLatest } from './schema.js';
 
@@ -12,7 +13,9 @@ export const SQLITE_BUSY_TIMEOUT_MS = 10;
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(file: string): Promise<KyselyMetadataStore> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDataDir(path.dirname(file));
+  // SQLite would create the file 0644; created here first, it gives -wal and -shm the same mode as the database.
+  fs.closeSync(fs.openSync(file, 'a', DATA_FILE_MODE));
   const sqlite = new Database(file);
   // WAL lets readers (operators' queries) run while the collector writes.
   sqlite.pragma('journal_mode = WAL');

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
+import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import type { DumpStore } from './dump-store.js';
 
 const PARTIAL = '.partial';
@@ -13,7 +14,7 @@ export class LocalDumpStore implements DumpStore {
     private readonly dir: string,
     private readonly gzipLevel = 1,
   ) {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDataDir(dir);
     // A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored again.
     for (const name of fs.readdirSync(dir)) {
       if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
@@ -24,7 +25,7 @@ export class LocalDumpStore implements DumpStore {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
     const temp = `${target}${PARTIAL}`;
     try {
-      const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
+      const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
       await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
       const handle = await fs.promises.open(temp, 'r');
       try {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import { DUMP_MAGIC } from '../finalization/dump-file.js';
 
 /** Why an uploaded file is refused: a bad dump (400) or one with nothing to keep (422). */
@@ -53,7 +54,7 @@ export class UploadDumpWriter {
     readonly file: string,
     private readonly options: UploadDumpWriterOptions,
   ) {
-    this.out = fs.createWriteStream(file, { flags: 'wx', mode: 0o640 });
+    this.out = fs.createWriteStream(file, { flags: 'wx', mode: DATA_FILE_MODE });
     this.out.on('error', (err) => (this.failed ??= err));
   }
 

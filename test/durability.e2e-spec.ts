@@ -16,6 +16,7 @@ import {
   sign,
   startApp,
   tempDir,
+  TEST_SECRET,
   type TestApp,
   tokenQuery,
   waitFor,
@@ -29,7 +30,15 @@ describe('store and metadata failures (real app, real files, real SQLite)', () =
   let t: TestApp;
   const delay = monitorEventLoopDelay({ resolution: 5 });
   before(async () => {
-    t = await startApp({ RTCSTATS_OBFUSCATE_IPS: 'false', RTCSTATS_API_KEYS: API_KEY });
+    // The queue's status needs an API key with the admin scope (keyring file).
+    const dataDir = tempDir();
+    const keyring = path.join(dataDir, 'keyring.json');
+    fs.writeFileSync(
+      keyring,
+      JSON.stringify({ keys: [{ kid: 'k1', secret: TEST_SECRET, state: 'current' }], apiKeys: [{ id: 'ops', key: API_KEY, scopes: ['admin'] }] }),
+      { mode: 0o600 },
+    );
+    t = await startApp({ RTCSTATS_DATA_DIR: dataDir, RTCSTATS_KEYRING_FILE: keyring, RTCSTATS_OBFUSCATE_IPS: 'false' });
   });
   after(async () => {
     delay.disable();

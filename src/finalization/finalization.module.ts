@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { AuthModule } from '../auth/auth.module.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
 import { StorageModule } from '../storage/storage.module.js';
@@ -10,7 +9,7 @@ import { FinalizationService } from './finalization.service.js';
 @Module({
   imports: [AuthModule, StorageModule, MetadataModule],
   controllers: [FinalizationController],
-  providers: [FinalizationService, ApiKeyGuard],
+  providers: [FinalizationService],
   exports: [FinalizationService],
 })
 export class FinalizationModule {}

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -7,6 +9,7 @@ import { APP_CONFIG } from './config/app-config.token.js';
 import { API_KEY_SCHEME } from './common/protocol.constants.js';
 import { TrustedProxies } from './common/trusted-proxies.js';
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
+import { UploadHandler } from './upload/upload.handler.js';
 
 /** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
 export const JSON_BODY_LIMIT = '4kb';
@@ -19,9 +22,21 @@ export function setupApp(app: INestApplication): INestApplication {
   express.disable('x-powered-by');
   // HTTP sees the same client address as the WebSocket path: X-Forwarded-For only from
   // RTCSTATS_TRUSTED_PROXIES, rightmost untrusted hop (the per-IP limits of POST /tokens use it).
-  const proxies = new TrustedProxies(app.get<AppConfig>(APP_CONFIG).trustedProxies);
+  const config = app.get<AppConfig>(APP_CONFIG);
+  const proxies = new TrustedProxies(config.trustedProxies);
   express.set('trust proxy', (address: string) => proxies.isTrusted(address));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // The upload path is a setting, so it is a plain route rather than a decorated controller.
+  if (config.uploadPath !== undefined) {
+    const upload = app.get(UploadHandler);
+    express.getHttpAdapter().post(config.uploadPath, (req: IncomingMessage, res: ServerResponse) => upload.handle(req, res));
+  }
+  if (config.docs) setupDocs(app);
+  return app;
+}
+
+/** The OpenAPI description at /docs-json and its UI at /docs: public, it describes the API and holds no secret. */
+function setupDocs(app: INestApplication): void {
   const openApi = new DocumentBuilder()
     .setTitle('rtcstats collector')
     .setDescription(
@@ -32,5 +47,4 @@ export function setupApp(app: INestApplication): INestApplication {
     .build();
   // A factory: the document is built on the first request to /docs, not at every boot.
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
-  return app;
 }

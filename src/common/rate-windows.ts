@@ -2,9 +2,10 @@ import type { ThrottlerStorage } from '@nestjs/throttler';
 
 import type { Clock } from './clock.js';
 
-interface Window {
-  hits: number;
-  endsAt: number;
+interface Entry {
+  /** Hit windows per throttler name. */
+  windows: Map<string, { hits: number; endsAt: number }>;
+  /** A block covers the key for every throttler name (as in @nestjs/throttler's storage). */
   blockedUntil: number;
 }
 
@@ -21,12 +22,13 @@ const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 /**
  * Fixed-window hit counters with blocking, the storage behind the per-API-key limit of
  * POST /tokens and the per-IP limit of failed API keys. Same contract as @nestjs/throttler's
- * in-memory storage, but on an injected clock (that one reads Date.now everywhere), so limits
- * are tested by moving the clock, not by sleeping. The first hit opens a window of `ttl` ms; the
- * hit that goes over `limit` blocks the key for `blockDuration` ms; after the block a new window starts.
+ * in-memory storage (hits counted per key and throttler name, a block applies to the key under
+ * every name), but on an injected clock, as that one reads Date.now everywhere: limits are tested
+ * by moving the clock, not by sleeping. The first hit opens a window of `ttl` ms; the hit that goes
+ * over `limit` blocks the key for `blockDuration` ms; when the block ends, the key's counts start over.
  */
 export class RateWindows implements ThrottlerStorage {
-  private readonly windows = new Map<string, Window>();
+  private readonly entries = new Map<string, Entry>();
   private increments = 0;
 
   constructor(private readonly now: Clock = Date.now) {}
@@ -34,28 +36,36 @@ export class RateWindows implements ThrottlerStorage {
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<RateRecord> {
     const now = this.now();
     if (++this.increments % SWEEP_EVERY === 0) this.sweep(now);
-    const id = `${throttlerName}:${key}`;
-    let w = this.windows.get(id);
-    if (w !== undefined && w.blockedUntil > now) {
-      return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked: true, timeToBlockExpire: seconds(w.blockedUntil - now) };
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = { windows: new Map(), blockedUntil: 0 };
+      this.entries.set(key, entry);
     }
-    if (w === undefined || w.endsAt <= now || w.blockedUntil !== 0) {
-      w = { hits: 0, endsAt: now + ttl, blockedUntil: 0 };
-      this.windows.set(id, w);
+    let w = entry.windows.get(throttlerName);
+    if (entry.blockedUntil > now) {
+      const left = w === undefined ? 0 : w.endsAt - now;
+      return { totalHits: w?.hits ?? 0, timeToExpire: seconds(left), isBlocked: true, timeToBlockExpire: seconds(entry.blockedUntil - now) };
+    }
+    if (entry.blockedUntil !== 0) {
+      entry.blockedUntil = 0;
+      entry.windows.clear();
+      w = undefined;
+    }
+    if (w === undefined || w.endsAt <= now) {
+      w = { hits: 0, endsAt: now + ttl };
+      entry.windows.set(throttlerName, w);
     }
     w.hits++;
-    if (w.hits > limit) w.blockedUntil = now + blockDuration;
-    const isBlocked = w.blockedUntil > now;
-    return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked, timeToBlockExpire: isBlocked ? seconds(w.blockedUntil - now) : 0 };
-  }
-
-  /** Whether `key` is blocked now, and for how many more seconds (0: not blocked). */
-  blockedSeconds(key: string, throttlerName: string): number {
-    const w = this.windows.get(`${throttlerName}:${key}`);
-    return w === undefined ? 0 : seconds(w.blockedUntil - this.now());
+    if (w.hits > limit) entry.blockedUntil = now + blockDuration;
+    const isBlocked = entry.blockedUntil > now;
+    return { totalHits: w.hits, timeToExpire: seconds(w.endsAt - now), isBlocked, timeToBlockExpire: isBlocked ? seconds(entry.blockedUntil - now) : 0 };
   }
 
   private sweep(now: number): void {
-    for (const [id, w] of this.windows) if (w.endsAt <= now && w.blockedUntil <= now) this.windows.delete(id);
+    for (const [key, e] of this.entries) {
+      if (e.blockedUntil > now) continue;
+      for (const [name, w] of e.windows) if (w.endsAt <= now) e.windows.delete(name);
+      if (e.windows.size === 0) this.entries.delete(key);
+    }
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 
 import type { WebSocket } from 'ws';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import { CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA } from '../common/protocol.constants.js';
 import type { DumpRecord } from '../metadata/metadata.store.js';
 import type { ConnectionInfo } from './connection-info.js';
@@ -25,6 +26,8 @@ export interface SessionResult {
   readonly info: ConnectionInfo;
   readonly file: string;
   readonly endTime: number;
+  /** Server time of the last frame (the start time when none came). */
+  readonly lastFrameAt: number;
   readonly closeCode: number;
   readonly frameCount: number;
   readonly bytes: number;
@@ -93,8 +96,16 @@ export class DumpSession {
     return this.frames;
   }
 
-  /** Heartbeat: returns false (and terminates) when the peer did not answer the previous ping. */
+  /**
+   * Heartbeat: returns false (and terminates) when the peer did not answer the previous ping.
+   * While the server itself holds the socket paused (disk backpressure) pongs cannot be read, so
+   * a slow disk is not taken for a dead peer.
+   */
   heartbeat(): boolean {
+    if (this.paused) {
+      this.alive = true;
+      return true;
+    }
     if (!this.alive) {
       this.ws.terminate();
       return false;
@@ -140,11 +151,13 @@ export class DumpSession {
   private open(): fs.WriteStream {
     const out = fs.createWriteStream(this.options.file, {
       flags: 'wx',
-      mode: 0o640,
+      mode: DATA_FILE_MODE,
       highWaterMark: this.options.writeBufferBytes,
     });
     out.on('error', (err) => {
       this.writeError ??= err;
+      // A failed stream never drains: read on (frames are dropped now) so the close handshake completes.
+      if (this.paused) this.resume();
       this.close(CLOSE_INTERNAL_ERROR, 'cannot record session');
     });
     out.write(dumpHeader(this.info));
@@ -158,6 +171,7 @@ export class DumpSession {
       info: this.info,
       file: this.options.file,
       endTime,
+      lastFrameAt: this.lastFrameAt,
       closeCode: code,
       frameCount: this.frames,
       bytes: this.bytes,

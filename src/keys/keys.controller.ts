@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { ApiKeyGuard, forbiddenMessage, RequireScope } from '../auth/api-key.guard.js';
 import { KeyUsage } from '../auth/key-usage.js';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { API_KEY_SCHEME } from '../common/protocol.constants.js';
@@ -27,6 +27,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 @ApiBearerAuth(API_KEY_SCHEME)
 @Controller('admin/keys')
 @UseGuards(ApiKeyGuard)
+@RequireScope('admin')
 export class KeysController {
   constructor(
     private readonly keyring: KeyringService,
@@ -46,6 +47,7 @@ export class KeysController {
     },
   })
   @ApiUnauthorizedResponse({ description: 'Missing or wrong API key.' })
+  @ApiForbiddenResponse({ description: forbiddenMessage('admin') })
   status() {
     const now = this.clock();
     const keyring = this.keyring.get();

@@ -57,13 +57,13 @@ function fromRow(r: Selectable<DumpsTable>): DumpRecord {
 export class KyselyMetadataStore implements MetadataStore {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** Idempotent on the dump id: a retried or recovered dump never gets a second row. */
   async insert(record: DumpRecord): Promise<void> {
-    await this.db.insertInto('dumps').values(toRow(record)).execute();
-  }
-
-  async get(id: string): Promise<DumpRecord | undefined> {
-    const row = await this.db.selectFrom('dumps').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && fromRow(row);
+    await this.db
+      .insertInto('dumps')
+      .values(toRow(record))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
   }
 
   async find(query: DumpQuery, limit = 100): Promise<DumpRecord[]> {

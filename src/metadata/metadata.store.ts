@@ -31,8 +31,8 @@ export interface DumpQuery {
 
 /** The searchable metadata records. Implementations: embedded SQLite now; PostgreSQL later. */
 export interface MetadataStore {
+  /** Idempotent on `record.id`: inserting a dump id that exists is a no-op (not an error, not a second row). */
   insert(record: DumpRecord): Promise<void>;
-  get(id: string): Promise<DumpRecord | undefined>;
   find(query: DumpQuery, limit?: number): Promise<DumpRecord[]>;
   close(): Promise<void>;
 }

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
+import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import type { DumpStore } from './dump-store.js';
+
+const PARTIAL = '.partial';
 
 /** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
 export class LocalDumpStore implements DumpStore {
@@ -11,21 +14,31 @@ export class LocalDumpStore implements DumpStore {
     private readonly dir: string,
     private readonly gzipLevel = 1,
   ) {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDataDir(dir);
+    // A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored again.
+    for (const name of fs.readdirSync(dir)) {
+      if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
 
   async store(id: string, file: string): Promise<string> {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
-    const temp = `${target}.partial`;
-    const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
-    await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
-    const handle = await fs.promises.open(temp, 'r');
+    const temp = `${target}${PARTIAL}`;
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
+      await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
+      const handle = await fs.promises.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // rename replaces an object stored by an earlier attempt: one object per id.
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true });
+      throw err;
     }
-    await fs.promises.rename(temp, target);
     return target;
   }
 }

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { AuthModule } from '../auth/auth.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { RateWindows } from '../common/rate-windows.js';
@@ -12,6 +12,7 @@ import { TokensService } from './tokens.service.js';
 
 @Module({
   imports: [
+    AuthModule,
     ThrottlerModule.forRootAsync({
       inject: [APP_CONFIG, CLOCK],
       useFactory: (config: AppConfig, clock: Clock) => ({
@@ -23,6 +24,6 @@ import { TokensService } from './tokens.service.js';
     }),
   ],
   controllers: [TokensController],
-  providers: [TokensService, ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard],
+  providers: [TokensService, ApiKeyThrottlerGuard, JsonBodyGuard],
 })
 export class TokensModule {}

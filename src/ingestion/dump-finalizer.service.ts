@@ -2,6 +2,8 @@ import fs from 'node:fs';
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
+import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
+import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
 import { DUMP_STORE, type DumpStore } from '../storage/dump-store.js';
 import type { SessionResult } from './dump-session.js';
@@ -17,6 +19,7 @@ export class DumpFinalizer {
   constructor(
     @Inject(DUMP_STORE) private readonly dumps: DumpStore,
     @Inject(METADATA_STORE) private readonly metadata: MetadataStore,
+    @Inject(ANALYSIS_FORWARDER) private readonly analysis: AnalysisForwarder | null,
   ) {}
 
   async finalize(result: SessionResult): Promise<void> {
@@ -46,6 +49,8 @@ export class DumpFinalizer {
         path: info.path,
         remoteAddress: info.remoteAddresses.join(', ') || null,
       });
+      // Stored and recorded: analysis takes its own copy of the file and never throws.
+      await this.analysis?.submit(info.id, result.file);
       await fs.promises.unlink(result.file);
       this.logger.log(
         `Dump ${info.id} stored: ${result.frameCount} frames, ${result.bytes} bytes, close code ${result.closeCode}, at ${location}`,

@@ -4,11 +4,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
-import { KyselyMetadataStore } from './kysely-metadata.store.js';
-import { type Database as Schema, migrateToLatest } from './schema.js';
+import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-metadata.store.js';
+import { migrateToLatest } from './migrations.js';
+import type { Database as Schema } from './schema.js';
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
-export async function openSqliteMetadataStore(file: string): Promise<KyselyMetadataStore> {
+export async function openSqliteMetadataStore(file: string, options: KyselyMetadataStoreOptions): Promise<KyselyMetadataStore> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new Database(file);
   // WAL lets readers (operators' queries) run while the collector writes.
@@ -18,6 +19,11 @@ export async function openSqliteMetadataStore(file: string): Promise<KyselyMetad
   // last records but never corrupts the database (dumps themselves are fsynced by the store).
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrateToLatest(db);
-  return new KyselyMetadataStore(db);
+  try {
+    await migrateToLatest(db, { dialect: 'sqlite', table: options.table });
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new KyselyMetadataStore(db, options);
 }

@@ -1,0 +1,60 @@
+import type { ConnectionOptions } from 'node:tls';
+
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+import type { AppConfig } from '../config/app-config.js';
+import { KyselyMetadataStore } from './kysely-metadata.store.js';
+import { migrateToLatest } from './migrations.js';
+import type { Database as Schema } from './schema.js';
+
+/** node-postgres TLS options for RTCSTATS_DATABASE_SSL_MODE (libpq's meanings). */
+export function tlsOptions(database: AppConfig['database']): pg.PoolConfig['ssl'] {
+  const { sslMode, ca } = database;
+  switch (sslMode) {
+    case undefined:
+      return undefined; // the URL's sslmode decides
+    case 'disable':
+      return false;
+    case 'require':
+      // Encrypted; with a CA file libpq verifies the chain (as verify-ca).
+      return ca === undefined ? { rejectUnauthorized: false } : { ca, checkServerIdentity: () => undefined };
+    case 'verify-ca':
+      return { ca, checkServerIdentity: () => undefined } satisfies ConnectionOptions;
+    case 'verify-full':
+      return { ca } satisfies ConnectionOptions;
+  }
+}
+
+export interface PostgresStoreOptions {
+  database: AppConfig['database'];
+  hostIdentifier: string | null;
+}
+
+/** Opens a pool to PostgreSQL and migrates the schema (see migrateToLatest for concurrent starts). */
+export async function openPostgresMetadataStore({ database, hostIdentifier }: PostgresStoreOptions): Promise<KyselyMetadataStore> {
+  const pool = new pg.Pool({
+    connectionString: database.url,
+    ssl: tlsOptions(database),
+    max: database.poolSize,
+    connectionTimeoutMillis: 10_000,
+    // A stalled server must not hold a finalize forever; the caller retries.
+    query_timeout: 30_000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migrateToLatest(db, { dialect: 'postgres', table: database.table });
+  } catch (err) {
+    await db.destroy();
+    throw new Error(`PostgreSQL metadata database: ${describePgError(err)}`);
+  }
+  return new KyselyMetadataStore(db, { table: database.table, hostIdentifier });
+}
+
+/** The driver's message without the connection string (which may hold a password). */
+export function describePgError(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}`;
+}

@@ -29,10 +29,12 @@ export function tlsOptions(database: AppConfig['database']): pg.PoolConfig['ssl'
 export interface PostgresStoreOptions {
   database: AppConfig['database'];
   hostIdentifier: string | null;
+  /** Told which migrations this process applied (none when another instance did). */
+  onMigrated?: (applied: string[]) => void;
 }
 
 /** Opens a pool to PostgreSQL and migrates the schema (see migrateToLatest for concurrent starts). */
-export async function openPostgresMetadataStore({ database, hostIdentifier }: PostgresStoreOptions): Promise<KyselyMetadataStore> {
+export async function openPostgresMetadataStore({ database, hostIdentifier, onMigrated }: PostgresStoreOptions): Promise<KyselyMetadataStore> {
   const pool = new pg.Pool({
     connectionString: database.url,
     ssl: tlsOptions(database),
@@ -45,7 +47,8 @@ export async function openPostgresMetadataStore({ database, hostIdentifier }: Po
   pool.on('error', () => undefined);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await migrateToLatest(db, { dialect: 'postgres', table: database.table });
+    const applied = await migrateToLatest(db, { dialect: 'postgres', table: database.table });
+    if (applied.length > 0) onMigrated?.(applied);
   } catch (err) {
     await db.destroy();
     throw new Error(`PostgreSQL metadata database: ${describePgError(err)}`);

@@ -9,7 +9,11 @@ import { migrateToLatest } from './migrations.js';
 import type { Database as Schema } from './schema.js';
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
-export async function openSqliteMetadataStore(file: string, options: KyselyMetadataStoreOptions): Promise<KyselyMetadataStore> {
+export async function openSqliteMetadataStore(
+  file: string,
+  options: KyselyMetadataStoreOptions,
+  onMigrated?: (applied: string[]) => void,
+): Promise<KyselyMetadataStore> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new Database(file);
   // WAL lets readers (operators' queries) run while the collector writes.
@@ -20,7 +24,8 @@ export async function openSqliteMetadataStore(file: string, options: KyselyMetad
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
-    await migrateToLatest(db, { dialect: 'sqlite', table: options.table });
+    const applied = await migrateToLatest(db, { dialect: 'sqlite', table: options.table });
+    if (applied.length > 0) onMigrated?.(applied);
   } catch (err) {
     await db.destroy();
     throw err;

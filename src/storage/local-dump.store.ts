@@ -5,7 +5,10 @@ import zlib from 'node:zlib';
 
 import type { DumpStore } from './dump-store.js';
 
-/** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
+/**
+ * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
+ * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store.
+ */
 export class LocalDumpStore implements DumpStore {
   constructor(
     private readonly dir: string,
@@ -16,6 +19,7 @@ export class LocalDumpStore implements DumpStore {
 
   async store(id: string, file: string): Promise<string> {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
+    if (fs.existsSync(target)) return target;
     const temp = `${target}.partial`;
     const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
     await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);

@@ -4,9 +4,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 
 import type { AppConfig } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
-import { TrustedProxies } from './ingestion/client-address.js';
+import { API_KEY_SCHEME } from './common/protocol.constants.js';
+import { TrustedProxies } from './common/trusted-proxies.js';
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
-import { API_KEY_SCHEME } from './tokens/tokens.controller.js';
 
 /** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
 export const JSON_BODY_LIMIT = '4kb';

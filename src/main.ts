@@ -7,7 +7,7 @@ import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
 import type { AppConfig, LogLevel } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
-import { KeyringService } from './config/keyring.service.js';
+import { KeyringService } from './keyring/keyring.service.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 

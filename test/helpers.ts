@@ -15,8 +15,8 @@ import { AppModule } from '../src/app.module.js';
 import { setupApp } from '../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.token.js';
-import type { KeyringFileSpec } from '../src/config/keyring.js';
-import { KeyringService } from '../src/config/keyring.service.js';
+import type { KeyringFileSpec } from '../src/keyring/keyring.js';
+import { KeyringService } from '../src/keyring/keyring.service.js';
 import { METADATA_STORE, type MetadataStore, type StoredDumpRecord } from '../src/metadata/metadata.store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

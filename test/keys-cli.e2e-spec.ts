@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 
-import type { KeyringFileSpec } from '../src/config/keyring.js';
+import type { KeyringFileSpec } from '../src/keyring/keyring.js';
 import { REPO_ROOT, tempDir } from './helpers.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/keys.cli.js');

@@ -5,8 +5,8 @@ import { describe, it } from 'node:test';
 
 import type { WebSocket } from 'ws';
 
-import type { KeyringFileSpec } from '../src/config/keyring.js';
-import { KeyringService } from '../src/config/keyring.service.js';
+import type { KeyringFileSpec } from '../src/keyring/keyring.js';
+import { KeyringService } from '../src/keyring/keyring.service.js';
 import {
   closed,
   connect,

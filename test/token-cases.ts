@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-import { deriveKid } from '../src/config/keyring.js';
+import { deriveKid } from '../src/keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from './helpers.js';
 
 /**

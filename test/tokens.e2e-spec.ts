@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 
 import jwt from 'jsonwebtoken';
 
-import { deriveKid, generateSecret, type KeyringFileSpec } from '../src/config/keyring.js';
-import { KeyringService } from '../src/config/keyring.service.js';
+import { deriveKid, generateSecret, type KeyringFileSpec } from '../src/keyring/keyring.js';
+import { KeyringService } from '../src/keyring/keyring.service.js';
 import {
   closed,
   connect,

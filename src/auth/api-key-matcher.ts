@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-import type { ApiKey } from '../config/keyring.js';
+import type { ApiKey } from '../keyring/keyring.js';
 
 const digest = (bytes: Buffer): Buffer => crypto.createHash('sha256').update(bytes).digest();
 

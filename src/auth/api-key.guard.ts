@@ -13,8 +13,8 @@ import { InjectThrottlerStorage, normalizeIp, ThrottlerException, type Throttler
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import type { Keyring } from '../config/keyring.js';
-import { KeyringService } from '../config/keyring.service.js';
+import type { Keyring } from '../keyring/keyring.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 import { ApiKeyMatcher } from './api-key-matcher.js';
 
 /** What the guard adds to an authenticated request: the id (never the key) of the API key used. */

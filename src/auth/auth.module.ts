@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
 
 import { KeyUsage } from './key-usage.js';
-import { WsAuthGuard } from './ws-auth.guard.js';
+import { ConnectionAuthenticator } from './connection-authenticator.js';
 
 @Module({
-  providers: [WsAuthGuard, { provide: KeyUsage, useValue: new KeyUsage() }],
-  exports: [WsAuthGuard, KeyUsage],
+  providers: [ConnectionAuthenticator, { provide: KeyUsage, useValue: new KeyUsage() }],
+  exports: [ConnectionAuthenticator, KeyUsage],
 })
 export class AuthModule {}

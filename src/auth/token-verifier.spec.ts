@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { keyringFromSecrets } from '../config/keyring.js';
+import { keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
 import { TokenVerifier } from './token-verifier.js';
-import { tokenParams } from './ws-auth.guard.js';
+import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
 const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };

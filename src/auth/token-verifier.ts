@@ -1,6 +1,6 @@
 import jwt from 'jsonwebtoken';
 
-import { KID_PATTERN, type Keyring } from '../config/keyring.js';
+import { KID_PATTERN, type Keyring } from '../keyring/keyring.js';
 
 export const MAX_TOKEN_BYTES = 4096;
 export const MAX_CLAIM_LENGTH = 256;

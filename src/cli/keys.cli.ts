@@ -4,21 +4,19 @@ import { parseArgs } from 'node:util';
 
 import { type AppConfig, parseConfig } from '../config/app-config.js';
 import { cliEnvironment } from '../config/environment.js';
-import { generateSecret, KeyringError, type KeyringFileSpec } from '../config/keyring.js';
+import { generateKeyringSpec, generateSecret, KeyringError, type KeyringFileSpec } from '../keyring/keyring.js';
+import { readKeyringFile, writeKeyringFileAtomic } from '../keyring/keyring-file.js';
 import {
   addApiKey,
   describeChanges,
-  initSpec,
   introduceKey,
   listKeys,
   promoteKey,
-  readKeyringSpec,
   removeApiKey,
   retireKey,
   revokeKey,
-  writeKeyringFileAtomic,
-} from '../config/keyring-file.js';
-import { GENERATED_KEYRING_NAME } from '../config/keyring-loader.js';
+} from '../keyring/keyring-rotation.js';
+import { GENERATED_KEYRING_NAME } from '../keyring/keyring-source.js';
 
 const USAGE = `usage: npm run keys -- <command> [options]   (or: rtcstats-keys <command> [options])
 Rotates the keys of a keyring file; collectors pick up the change without a restart.
@@ -143,7 +141,7 @@ async function run(command: string, arg: string | undefined, values: Options & {
   }
   const now = new Date();
   if (command === 'list') {
-    const spec = readKeyringSpec(file);
+    const { spec } = readKeyringFile(file);
     let usage: ServerUsage[] | undefined;
     if (values.server !== undefined) {
       const apiKey = spec.apiKeys?.[0]?.key ?? config.tokens.apiKeys[0]?.key.toString('utf8');
@@ -157,13 +155,13 @@ async function run(command: string, arg: string | undefined, values: Options & {
     if (values.force !== true && fs.existsSync(file)) {
       throw new KeyringError(`${file} already exists: pass --force to replace it (its keys would be lost)`);
     }
-    const spec = initSpec(now);
+    const spec = generateKeyringSpec(now);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     writeKeyringFileAtomic(file, spec, { overwrite: values.force === true });
     report(`created ${file} (mode 0600)`, describeChanges({ keys: [], apiKeys: [] }, spec));
     return;
   }
-  const before = readKeyringSpec(file);
+  const before = readKeyringFile(file).spec;
   const secret = () => (values['secret-stdin'] ? readSecretFromStdin() : undefined);
   const steps: Record<string, () => KeyringFileSpec> = {
     introduce: () => introduceKey(before, { now, kid: values.kid, secret: secret() }),

@@ -2,10 +2,10 @@ import { parseArgs } from 'node:util';
 
 import { ConfigError, parseConfig, parseDurationSeconds } from '../config/app-config.js';
 import { cliEnvironment } from '../config/environment.js';
-import { KeyringError } from '../config/keyring.js';
-import { loadKeyring } from '../config/keyring-loader.js';
+import { TOKEN_PARAM } from '../common/protocol.constants.js';
+import { KeyringError } from '../keyring/keyring.js';
+import { loadKeyring } from '../keyring/keyring-source.js';
 import { generateAuthToken } from '../tokens/generate-auth-token.js';
-import { TOKEN_PARAM } from '../auth/ws-auth.guard.js';
 
 const USAGE = `usage: npm run token -- [--user U] [--session S] [--conference C] [--lifetime 600|6h] [--url ws://host:8080/path]
 Prints a client token signed with the current key of the collector's keyring (same configuration as the server).

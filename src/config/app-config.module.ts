@@ -4,7 +4,6 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { parseConfig } from './app-config.js';
 import { APP_CONFIG } from './app-config.token.js';
 import { ensureWritableDir } from './data-dir.js';
-import { KeyringService } from './keyring.service.js';
 
 @Global()
 @Module({
@@ -19,8 +18,7 @@ import { KeyringService } from './keyring.service.js';
         return config;
       },
     },
-    KeyringService,
   ],
-  exports: [APP_CONFIG, KeyringService],
+  exports: [APP_CONFIG],
 })
 export class AppConfigModule {}

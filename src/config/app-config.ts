@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { TrustedProxies } from '../ingestion/client-address.js';
-import { type ApiKey, MIN_SECRET_BYTES } from './keyring.js';
+import { TrustedProxies } from '../common/trusted-proxies.js';
+import { type ApiKey, MIN_SECRET_BYTES } from '../keyring/keyring.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import type { RtcStatsClaims } from '../auth/token-verifier.js';
-import { TOKEN_PARAM } from '../auth/ws-auth.guard.js';
+import { TOKEN_PARAM } from '../common/protocol.constants.js';
 
 /** What the server knows about an accepted connection; becomes dump line 2 and the metadata record. */
 export interface ConnectionInfo {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 
 import type { WebSocket } from 'ws';
 
+import { CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA } from '../common/protocol.constants.js';
 import type { ConnectionInfo } from './connection-info.js';
 import { dumpHeader } from './connection-info.js';
 
@@ -35,17 +36,14 @@ const NL = Buffer.from('\n');
 
 // Close codes ws sends to the peer for protocol errors (every other WS_ERR_* is a 1002).
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
-  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CLOSE_MESSAGE_TOO_BIG,
+  WS_ERR_INVALID_UTF8: CLOSE_INVALID_PAYLOAD,
 };
 
 function protocolErrorCode(code: string | undefined): number | undefined {
   if (code === undefined || !code.startsWith('WS_ERR_')) return undefined;
-  return WS_ERROR_CLOSE_CODES[code] ?? 1002;
+  return WS_ERROR_CLOSE_CODES[code] ?? CLOSE_PROTOCOL_ERROR;
 }
-
-export const CLOSE_UNSUPPORTED_DATA = 1003;
-export const CLOSE_INTERNAL_ERROR = 1011;
 
 /**
  * Records one accepted WebSocket connection into a dump file (format v3).

@@ -7,15 +7,13 @@ import { WebSocketServer } from 'ws';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-
-const SUBPROTOCOL = /^rtcstats#\d+\.\d+$/;
-const PREFERRED = 'rtcstats#5.0';
+import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.constants.js';
 
 /** Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else none. */
 export function selectSubprotocol(offered: Set<string>): string | false {
-  if (offered.has(PREFERRED)) return PREFERRED;
+  if (offered.has(PREFERRED_SUBPROTOCOL)) return PREFERRED_SUBPROTOCOL;
   for (const p of offered) {
-    if (SUBPROTOCOL.test(p)) return p;
+    if (SUBPROTOCOL_PATTERN.test(p)) return p;
   }
   return false;
 }

@@ -7,20 +7,19 @@ import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
 import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 
-import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from '../common/protocol.constants.js';
+import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import type { Keyring } from '../config/keyring.js';
-import { KeyringService } from '../config/keyring.service.js';
+import type { Keyring } from '../keyring/keyring.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 import { obfuscateAddress } from '../obfuscation/ip-address.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
-import { TrustedProxies } from './client-address.js';
 import { connectionInfo } from './connection-info.js';
 import { DumpFinalizer } from './dump-finalizer.service.js';
 import { DumpSession, type FrameTransform } from './dump-session.js';
 
-export const CLOSE_POLICY_VIOLATION = 1008;
-export const CLOSE_GOING_AWAY = 1001;
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -41,7 +40,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly auth: WsAuthGuard,
+    private readonly auth: ConnectionAuthenticator,
     private readonly finalizer: DumpFinalizer,
     keyring: KeyringService,
   ) {

@@ -3,8 +3,8 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedRes
 
 import { ApiKeyGuard } from '../auth/api-key.guard.js';
 import { KeyUsage } from '../auth/key-usage.js';
-import { KeyringService } from '../config/keyring.service.js';
-import { API_KEY_SCHEME } from '../tokens/tokens.controller.js';
+import { API_KEY_SCHEME } from '../common/protocol.constants.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 
 export interface KeyStatus {
   kid: string;

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 
 import { TokenVerifier } from '../auth/token-verifier.js';
-import { deriveKid, keyringFromSecrets } from '../config/keyring.js';
+import { deriveKid, keyringFromSecrets } from '../keyring/keyring.js';
 import { generateAuthToken } from '../index.js';
 
 const SECRET = 'app-backend-secret-0123456789-abcdefghij';

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 
 import jwt from 'jsonwebtoken';
 
-import { secretKey } from '../config/keyring.js';
+import { secretKey } from '../keyring/keyring.js';
 import type { RtcStatsClaims } from '../auth/token-verifier.js';
 
 export interface GenerateAuthTokenOptions {

@@ -13,13 +13,13 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 
+import { API_KEY_SCHEME } from '../common/protocol.constants.js';
 import { ApiKeyGuard, NO_API_KEY_MESSAGE, UNAUTHORIZED_MESSAGE } from '../auth/api-key.guard.js';
 import { CreateTokenDto } from './dto/create-token.dto.js';
 import { TokenResponseDto } from './dto/token-response.dto.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
 import { TokensService } from './tokens.service.js';
 
-export const API_KEY_SCHEME = 'api-key';
 
 const error = (statusCode: number, error: string, message: string | string[]) => ({
   schema: { example: { statusCode, error, message } },

@@ -6,8 +6,8 @@ import jwt from 'jsonwebtoken';
 
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { parseConfig } from '../config/app-config.js';
-import { buildKeyring, type Keyring } from '../config/keyring.js';
-import type { KeyringService } from '../config/keyring.service.js';
+import { buildKeyring, type Keyring } from '../keyring/keyring.js';
+import type { KeyringService } from '../keyring/keyring.service.js';
 import { TokensService } from './tokens.service.js';
 
 const A = 'secret-a-0123456789-abcdefghijklmnopqrstu';

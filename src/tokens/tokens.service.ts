@@ -1,10 +1,10 @@
 import { BadRequestException, Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 
-import { TOKEN_PARAM } from '../auth/ws-auth.guard.js';
+import { TOKEN_PARAM } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { parseDurationSeconds } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { KeyringService } from '../config/keyring.service.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 import { CLOCK, type Clock } from './clock.js';
 import type { CreateTokenDto } from './dto/create-token.dto.js';
 import type { TokenResponseDto } from './dto/token-response.dto.js';

@@ -1,23 +1,17 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { buildKeyring, KID_PATTERN, KeyringError, type KeyringFileSpec } from './keyring.js';
+import { buildKeyring, generateKeyringSpec, KID_PATTERN, KeyringError, type KeyringFileSpec } from './keyring.js';
 import {
   addApiKey,
   describeChanges,
-  initSpec,
   introduceKey,
   listKeys,
   promoteKey,
-  readKeyringSpec,
   removeApiKey,
   retireKey,
   revokeKey,
-  writeKeyringFileAtomic,
-} from './keyring-file.js';
+} from './keyring-rotation.js';
 
 const NOW = new Date('2026-11-28T12:00:00.000Z');
 const OVERLAP = 24 * 3600 + 30;
@@ -44,13 +38,9 @@ function refuses(fn: () => unknown, message: RegExp): void {
   });
 }
 
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
-}
-
-describe('initSpec', () => {
+describe('generateKeyringSpec', () => {
   it('makes a valid keyring with one current key and one API key', () => {
-    const spec = initSpec(NOW);
+    const spec = generateKeyringSpec(NOW);
     assert.equal(spec.keys.length, 1);
     assert.equal(spec.keys[0].state, 'current');
     assert.match(spec.keys[0].kid, KID_PATTERN);
@@ -221,64 +211,5 @@ describe('listKeys and describeChanges', () => {
       'changed a (current) -> a (previous, until 2026-11-28T12:00:00.000Z)',
       'added b (current)',
     ]);
-  });
-});
-
-describe('readKeyringSpec and writeKeyringFileAtomic', () => {
-  it('writes a keyring that reads back identically, mode 0600, without leftovers', () => {
-    const dir = tempDir();
-    const file = path.join(dir, 'keyring.json');
-    fs.writeFileSync(file, 'placeholder', { mode: 0o644 });
-    writeKeyringFileAtomic(file, base());
-    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-    assert.deepEqual(readKeyringSpec(file), base());
-    assert.deepEqual(fs.readdirSync(dir), ['keyring.json']);
-  });
-
-  it('refuses an invalid keyring and leaves the previous file byte-identical', () => {
-    const dir = tempDir();
-    const file = path.join(dir, 'keyring.json');
-    writeKeyringFileAtomic(file, base());
-    const original = fs.readFileSync(file);
-    const twoCurrent: KeyringFileSpec = { keys: [...base().keys, { kid: 'b', secret: SECRET_B, state: 'current' }] };
-    refuses(() => writeKeyringFileAtomic(file, twoCurrent), /refusing to write an invalid keyring .*exactly one key must be "current" \(found 2\)/);
-    const short: KeyringFileSpec = { keys: [{ kid: 'a', secret: 'too-short', state: 'current' }] };
-    refuses(() => writeKeyringFileAtomic(file, short), /key "a": secret is 9 bytes/);
-    refuses(() => writeKeyringFileAtomic(file, { keys: [] }), /"keys" must be a non-empty array/);
-    assert.deepEqual(fs.readFileSync(file), original);
-    assert.deepEqual(fs.readdirSync(dir), ['keyring.json']);
-  });
-
-  it('refuses to replace an existing file when overwrite is false', () => {
-    const dir = tempDir();
-    const file = path.join(dir, 'keyring.json');
-    writeKeyringFileAtomic(file, base(), { overwrite: false });
-    const original = fs.readFileSync(file);
-    refuses(() => writeKeyringFileAtomic(file, initSpec(NOW), { overwrite: false }), /already exists/);
-    assert.deepEqual(fs.readFileSync(file), original);
-    assert.deepEqual(fs.readdirSync(dir), ['keyring.json']);
-  });
-
-  it('writes through a symlink, keeping the link', () => {
-    const dir = tempDir();
-    fs.mkdirSync(path.join(dir, 'data'));
-    const real = path.join(dir, 'data', 'keyring.json');
-    const link = path.join(dir, 'keyring.json');
-    writeKeyringFileAtomic(real, base());
-    fs.symlinkSync(path.join('data', 'keyring.json'), link);
-    const next = introduceKey(readKeyringSpec(link), { now: NOW, kid: 'b', secret: SECRET_B });
-    writeKeyringFileAtomic(link, next);
-    assert.ok(fs.lstatSync(link).isSymbolicLink());
-    assert.deepEqual(readKeyringSpec(real), next);
-  });
-
-  it('names the file and the problem when reading a missing, malformed or invalid file', () => {
-    const dir = tempDir();
-    const file = path.join(dir, 'keyring.json');
-    refuses(() => readKeyringSpec(file), /keyring file .*keyring\.json: cannot read \(ENOENT\)/);
-    fs.writeFileSync(file, '{"keys": [');
-    refuses(() => readKeyringSpec(file), /keyring\.json: not valid JSON/);
-    fs.writeFileSync(file, JSON.stringify({ keys: [{ kid: 'a', secret: SECRET_A, state: 'previous' }] }));
-    refuses(() => readKeyringSpec(file), /keyring\.json: exactly one key must be "current" \(found 0\)/);
   });
 });

@@ -4,11 +4,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { KeyringService } from '../config/keyring.service.js';
+import { TOKEN_PARAM } from '../common/protocol.constants.js';
+import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
 import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
-
-export const TOKEN_PARAM = 'rtcstats-token';
 
 export type AuthDecision =
   | { ok: true; kid: string | null; claims: RtcStatsClaims }
@@ -23,11 +22,11 @@ export function tokenParams(url: string | undefined): string[] {
 
 /**
  * Decides, once during the WebSocket handshake, whether a connection may record.
- * Nest guards do not run on connect, so the gateway calls this from handleConnection.
+ * Nest guards do not run on connect (so this is not one): the gateway calls it from handleConnection.
  * The log lines are verbatim from the protocol contract: operators' guides quote them.
  */
 @Injectable()
-export class WsAuthGuard {
+export class ConnectionAuthenticator {
   private readonly logger = new Logger('Auth');
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;

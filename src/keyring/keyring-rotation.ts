@@ -1,11 +1,4 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-
-import { loadKeyringFile } from './keyring-loader.js';
 import {
-  buildKeyring,
-  generateKeyringSpec,
   generateKid,
   generateSecret,
   KID_PATTERN,
@@ -16,87 +9,11 @@ import {
 
 /*
  * Rotation of a keyring file (docs: spec/keyring.md, "Rotation procedure"). Each step is a pure
- * function from spec to new spec, so the rules are testable without I/O; only readKeyringSpec and
- * writeKeyringFileAtomic touch the disk. Errors name keys by kid, never by secret.
+ * function from spec to new spec, so the rules are testable without I/O; keyring-file.ts reads and
+ * writes the file. Errors name keys by kid, never by secret.
  */
 
 type KeySpec = KeyringFileSpec['keys'][number];
-
-/** Reads a keyring file and validates it with the server's own validator; returns the raw spec. */
-export function readKeyringSpec(file: string): KeyringFileSpec {
-  return loadKeyringFile(file).spec;
-}
-
-/**
- * Validates `spec` exactly as the server will, then replaces `file` atomically: readers (a
- * collector reloading on a directory watch) see the old or the new content, never a partial file.
- * With overwrite false, an existing file is refused (the check and the creation are one atomic
- * link(2), so two concurrent `init`s cannot both win).
- */
-export function writeKeyringFileAtomic(file: string, spec: KeyringFileSpec, options: { overwrite?: boolean } = {}): void {
-  try {
-    buildKeyring(spec, file);
-  } catch (err) {
-    throw new KeyringError(`refusing to write an invalid keyring to ${file}: ${(err as Error).message}`);
-  }
-  const overwrite = options.overwrite ?? true;
-  const existing = statOrUndefined(file);
-  if (existing !== undefined && !overwrite) throw new KeyringError(`${file} already exists`);
-  // Write through a symlink to its target, so a link-based layout (..data/keyring.json) survives.
-  const target = existing !== undefined ? fs.realpathSync(file) : file;
-  const dir = path.dirname(target);
-  const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
-  const fd = fs.openSync(tmp, 'wx', 0o600);
-  try {
-    try {
-      fs.fchmodSync(fd, 0o600); // the umask may have narrowed it; never let it widen
-      // A keyring rewritten by root for a server running as another user must stay readable by it.
-      if (existing !== undefined && (existing.uid !== process.getuid?.() || existing.gid !== process.getgid?.())) {
-        try {
-          fs.fchownSync(fd, existing.uid, existing.gid);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          throw new KeyringError(`cannot keep the owner of ${file} (uid ${existing.uid}, ${code}): run as that user or root`);
-        }
-      }
-      fs.writeFileSync(fd, JSON.stringify(spec, null, 2) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    if (overwrite) {
-      fs.renameSync(tmp, target);
-    } else {
-      fs.linkSync(tmp, target);
-      fs.unlinkSync(tmp);
-    }
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KeyringError(`${file} already exists`);
-    throw err;
-  }
-  // The rename is durable only once the directory entry is on disk.
-  const dirFd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
-}
-
-function statOrUndefined(file: string): fs.Stats | undefined {
-  try {
-    return fs.statSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** A fresh keyring: one current key and one API key. */
-export function initSpec(now: Date): KeyringFileSpec {
-  return generateKeyringSpec(now);
-}
 
 /** Copies keys so that no step mutates its input. */
 function withKeys(spec: KeyringFileSpec, keys: KeySpec[]): KeyringFileSpec {

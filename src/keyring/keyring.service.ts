@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 
-import type { AppConfig } from './app-config.js';
-import { APP_CONFIG } from './app-config.token.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/app-config.token.js';
 import type { Keyring } from './keyring.js';
-import { loadKeyring, readKeyringFile } from './keyring-loader.js';
+import { readKeyringFile } from './keyring-file.js';
+import { loadKeyring } from './keyring-source.js';
 import { KeyringReloader } from './keyring-reloader.js';
 
 export type KeyringListener = (next: Keyring, previous: Keyring | undefined) => void;
@@ -50,7 +51,7 @@ export class KeyringService implements OnApplicationBootstrap, OnApplicationShut
         watch: config.jwt.keyringWatch,
         pollMs: config.jwt.keyringPollMs,
         debounceMs: DEBOUNCE_MS,
-        load: readKeyringFile,
+        load: (file) => readKeyringFile(file).keyring,
         onLoaded: (keyring, trigger) => this.swap(keyring, trigger),
         onInvalid: (error, trigger) => this.invalid(error, trigger),
       });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { parseConfig } from '../config/app-config.js';
-import { TrustedProxies } from './client-address.js';
+import { TrustedProxies } from './trusted-proxies.js';
 
 describe('TrustedProxies', () => {
   const proxies = new TrustedProxies(['10.0.0.0/8', '192.0.2.1', '2001:db8::/32']);

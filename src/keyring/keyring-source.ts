@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { AppConfig } from './app-config.js';
-import { generateKeyringSpec, Keyring, KeyringError, type KeyringFileSpec, keyringFromSecrets, parseKeyringFile } from './keyring.js';
+import type { AppConfig } from '../config/app-config.js';
+import { generateKeyringSpec, type Keyring, KeyringError, keyringFromSecrets } from './keyring.js';
+import { readKeyringFile } from './keyring-file.js';
 
 export interface LoadedKeyring {
   readonly keyring: Keyring | undefined;
@@ -14,25 +15,6 @@ export interface LoadedKeyring {
 
 export const GENERATED_KEYRING_NAME = 'keyring.json';
 
-/** Reads, parses and validates a keyring file; errors name the file and the problem. */
-export function loadKeyringFile(file: string): { spec: KeyringFileSpec; keyring: Keyring } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new KeyringError(`keyring file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  try {
-    return parseKeyringFile(text, file);
-  } catch (err) {
-    throw new KeyringError(`keyring file ${file}: ${(err as Error).message}`);
-  }
-}
-
-export function readKeyringFile(file: string): Keyring {
-  return loadKeyringFile(file).keyring;
-}
-
 /**
  * Picks the keyring source, in order: RTCSTATS_KEYRING_FILE, the RTCSTATS_JWT_* secrets,
  * then (auth required and nothing configured) a keyring generated once into the data directory.
@@ -40,7 +22,7 @@ export function readKeyringFile(file: string): Keyring {
 export function loadKeyring(config: AppConfig, options: { generate: boolean }): LoadedKeyring {
   const { jwt } = config;
   if (jwt.keyringFile !== undefined) {
-    return { keyring: readKeyringFile(jwt.keyringFile), file: jwt.keyringFile, generated: false };
+    return { keyring: readKeyringFile(jwt.keyringFile).keyring, file: jwt.keyringFile, generated: false };
   }
   if (jwt.secret !== undefined) {
     return { keyring: keyringFromSecrets(jwt.secret, jwt.previousSecrets, jwt.nextSecret), file: undefined, generated: false };
@@ -50,7 +32,7 @@ export function loadKeyring(config: AppConfig, options: { generate: boolean }): 
   }
   const file = path.join(config.dataDir, GENERATED_KEYRING_NAME);
   if (fs.existsSync(file)) {
-    return { keyring: readKeyringFile(file), file, generated: false };
+    return { keyring: readKeyringFile(file).keyring, file, generated: false };
   }
   if (config.auth === 'disabled' || !options.generate) {
     return { keyring: undefined, file: undefined, generated: false };
@@ -59,5 +41,5 @@ export function loadKeyring(config: AppConfig, options: { generate: boolean }): 
   fs.mkdirSync(config.dataDir, { recursive: true });
   // 'wx' so two instances starting on one data directory never overwrite each other's secret.
   fs.writeFileSync(file, JSON.stringify(spec, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  return { keyring: readKeyringFile(file), file, generated: true };
+  return { keyring: readKeyringFile(file).keyring, file, generated: true };
 }

@@ -155,17 +155,6 @@ export function buildKeyring(spec: unknown, source: string): Keyring {
   return new Keyring(built, apiKeyList, source, fingerprintOf(spec as KeyringFileSpec));
 }
 
-/** Parses keyring file text; throws KeyringError for bad JSON or an invalid keyring. */
-export function parseKeyringFile(text: string, source: string): { spec: KeyringFileSpec; keyring: Keyring } {
-  let spec: unknown;
-  try {
-    spec = JSON.parse(text);
-  } catch (err) {
-    throw new KeyringError(`not valid JSON (${(err as Error).message})`);
-  }
-  return { spec: spec as KeyringFileSpec, keyring: buildKeyring(spec, source) };
-}
-
 /** The keyring described by the RTCSTATS_JWT_* environment variables. */
 export function keyringFromSecrets(current: string, previous: readonly string[], next: string | undefined): Keyring {
   const names = ['RTCSTATS_JWT_SECRET', 'RTCSTATS_JWT_PREVIOUS_SECRETS', 'RTCSTATS_JWT_NEXT_SECRET'];

@@ -19,7 +19,11 @@ export class LocalDumpStore implements DumpStore {
 
   async store(id: string, file: string): Promise<string> {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
-    if (fs.existsSync(target)) return target;
+    const exists = await fs.promises.access(target).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return target;
     const temp = `${target}.partial`;
     const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
     await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import { type ApiKey, MIN_SECRET_BYTES } from '../keyring/keyring.js';
+import { DEFAULT_TABLE } from '../metadata/schema.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -301,7 +302,7 @@ function parseDatabase(r: Reader, cwd: string): AppConfig['database'] {
   if (ca !== undefined && sslMode === 'disable') {
     throw new ConfigError('RTCSTATS_DATABASE_CA_FILE needs RTCSTATS_DATABASE_SSL_MODE other than disable');
   }
-  const table = r.string('RTCSTATS_DATABASE_TABLE') ?? 'rtcstats-server';
+  const table = r.string('RTCSTATS_DATABASE_TABLE') ?? DEFAULT_TABLE;
   // Quoted as identifiers by Kysely; a dot separates the schema. Quotes and control characters
   // would need escaping rules that no real table name needs.
   if (!/^[^".\x00-\x1f]{1,63}(\.[^".\x00-\x1f]{1,63})?$/.test(table)) {

@@ -79,6 +79,9 @@ export interface Database {
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
+/** The reference server's table name, the default of RTCSTATS_DATABASE_TABLE. */
+export const DEFAULT_TABLE = 'rtcstats-server';
+
 /** `schema.table` or `table`, split; the schema is undefined for the default search path. */
 export function splitTableName(table: string): { schema: string | undefined; name: string } {
   const dot = table.indexOf('.');

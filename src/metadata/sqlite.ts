@@ -5,13 +5,14 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
 import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-metadata.store.js';
+import { DEFAULT_TABLE } from './schema.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database as Schema } from './schema.js';
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(
   file: string,
-  options: KyselyMetadataStoreOptions,
+  options: KyselyMetadataStoreOptions = { table: DEFAULT_TABLE, hostIdentifier: null },
   onMigrated?: (applied: string[]) => void,
 ): Promise<KyselyMetadataStore> {
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -91,6 +91,17 @@ describe('PostgreSQL migrations', { skip: pgUnavailable }, () => {
     }
   });
 
+  it("refuses a reference table from before its bigint id, naming the fix, and changes nothing", async () => {
+    const db = await database();
+    await pgQuery(db.url, `create table "rtcstats-server" (id uuid primary key default gen_random_uuid(), created_at timestamptz not null default now())`);
+    await assert.rejects(
+      openPostgresMetadataStore({ database: databaseConfig(db.url), hostIdentifier: null }),
+      /0001_metadata_table failed: table rtcstats-server has an id of type uuid: apply the reference server's migration .*rename_id/,
+    );
+    const columns = await pgQuery(db.url, `select column_name from information_schema.columns where table_name = 'rtcstats-server'`);
+    assert.equal(columns.length, 2, 'the failed migration was rolled back');
+  });
+
   it('a TLS mode the server cannot meet fails the boot with the reason, without the connection string', async () => {
     const db = await database();
     const url = db.url.replace('postgres@', 'postgres:s3cret-password@');

@@ -32,16 +32,16 @@ export interface MigrationContext {
   table: string;
 }
 
-/** Names of the columns a table has (empty when it does not exist). */
-async function columnsOf(db: Kysely<any>, ctx: MigrationContext, table: string): Promise<Set<string>> {
+/** The columns a table has and their types (empty when it does not exist). */
+async function columnsOf(db: Kysely<any>, ctx: MigrationContext, table: string): Promise<Map<string, string>> {
   const { schema, name } = splitTableName(table);
   if (ctx.dialect === 'sqlite') {
-    const rows = await sql<{ name: string }>`select name from pragma_table_info(${name})`.execute(db);
-    return new Set(rows.rows.map((r) => r.name));
+    const rows = await sql<{ name: string; type: string }>`select name, type from pragma_table_info(${name})`.execute(db);
+    return new Map(rows.rows.map((r) => [r.name, r.type.toLowerCase()]));
   }
-  const rows = await sql<{ column_name: string }>`select column_name from information_schema.columns
+  const rows = await sql<{ column_name: string; data_type: string }>`select column_name, data_type from information_schema.columns
     where table_name = ${name} and table_schema = coalesce(${schema ?? null}::text, current_schema())`.execute(db);
-  return new Set(rows.rows.map((r) => r.column_name));
+  return new Map(rows.rows.map((r) => [r.column_name, r.data_type]));
 }
 
 function qualified(ctx: MigrationContext, name: string): string {
@@ -94,6 +94,13 @@ function migrations(ctx: MigrationContext): Record<string, Migration> {
           ['remote_address', 'text'],
         ];
         const existing = await columnsOf(db, ctx, table);
+        const idType = existing.get('id');
+        if (idType !== undefined && !['bigint', 'integer'].includes(idType)) {
+          // The reference's first releases keyed rows by uuid; its tools (and ours) join on a bigint.
+          throw new Error(
+            `table ${table} has an id of type ${idType}: apply the reference server's migration that makes it a bigint identity (rename_id) first`,
+          );
+        }
         for (const [column, type] of later) {
           if (!existing.has(column)) await db.schema.alterTable(table).addColumn(column, type).execute();
         }

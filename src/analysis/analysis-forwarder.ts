@@ -93,6 +93,8 @@ export class AnalysisForwarder {
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       try {
         if (!this.stopping.signal.aborted) await this.forward(next.id, next.file);
+      } catch (err) {
+        this.logger.error(`Dump ${next.id}: not forwarded for analysis (${(err as Error).message})`);
       } finally {
         await fs.promises.rm(next.file, { force: true });
       }

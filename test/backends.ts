@@ -117,6 +117,8 @@ export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   port = 0;
+  /** Everything clients sent through the proxy (to count requests of a plain-HTTP service). */
+  sent = '';
 
   private constructor(private readonly targetPort: number) {}
 
@@ -137,6 +139,7 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
+      client.on('data', (chunk: Buffer) => (this.sent += chunk.toString('latin1')));
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve, reject) => {

@@ -110,6 +110,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     fs.appendFileSync(liveFile(id), '["marker"]\n');
     await refinalize(id);
     assert.deepEqual((await listKeys(s3.client)).filter((k) => k.includes(id)), [`${id}.gz`]);
+    assert.equal(s3Proxy.sent.split(`PUT /${BUCKET}/${id}.gz`).length - 1, 1, 'one upload request');
     const lines = zlib.gunzipSync(await getObject(s3.client, `${id}.gz`)).toString().trimEnd().split('\n');
     assert.deepEqual(lines.slice(2, -1), frames);
     assert.equal((await t.metadata.get(id))!.location, location);
@@ -132,6 +133,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     await refinalize(id);
     await refinalize(id);
     assert.equal((await head()).ETag, stored.ETag, 'the object was not uploaded again');
+    assert.equal(s3Proxy.sent.split(`PUT /${BUCKET}/${id}.gz`).length - 1, 1, 'one upload request');
     const lines = zlib.gunzipSync(await getObject(s3.client, `${id}.gz`)).toString().trimEnd().split('\n');
     assert.equal(JSON.parse(lines.at(-1)!)[0], 'close');
     const rows = await pgQuery(database.url, 'select id from "rtcstats-server" where dump_id = $1', [id]);

@@ -130,11 +130,16 @@ describe('SQLite: records of earlier versions (table `dumps`)', () => {
         create table "dumps" ("id" varchar(64) primary key, "start_time" bigint not null, "end_time" bigint not null,
           "close_code" integer not null, "frame_count" integer not null, "bytes" bigint not null, "location" text not null,
           "rtcstats_user" text, "rtcstats_session" text, "rtcstats_conference" text, "kid" varchar(64), "origin" text,
-          "user_agent" text, "client_protocol" text, "path" text not null, "remote_address" text);`);
+          "user_agent" text, "client_protocol" text, "path" text not null, "remote_address" text);
+        insert into kysely_migration values ('0002_jitsi_identity', '2026-11-02T00:00:00.000Z');
+        alter table "dumps" add column "stats_session_id" text;
+        alter table "dumps" add column "conference_name" text;
+        alter table "dumps" add column "display_name" text;
+        alter table "dumps" add column "meeting_id" text;`);
       const ids = [crypto.randomUUID(), crypto.randomUUID()];
-      const insert = legacy.prepare('insert into dumps values (?, ?, ?, 1000, 7, 1234, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-      insert.run(ids[0], 1764316800123, 1764317100456, '/d/a.jsonl.gz', 'u', 's', 'c', 'k1', 'https://o', 'UA', 'rtcstats#5.0', '/p', '203.0.113.x');
-      insert.run(ids[1], 1764316900000, 1764316901000, '/d/b.jsonl.gz', null, null, null, null, null, null, null, '/', null);
+      const insert = legacy.prepare('insert into dumps values (?, ?, ?, 1000, 7, 1234, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      insert.run(ids[0], 1764316800123, 1764317100456, '/d/a.jsonl.gz', 'u', 's', 'c', 'k1', 'https://o', 'UA', 'rtcstats#5.0', '/p', '203.0.113.x', 'jitsi-1', null, null, 'm-1');
+      insert.run(ids[1], 1764316900000, 1764316901000, '/d/b.jsonl.gz', null, null, null, null, null, null, null, '/', null, null, null, null, null);
       legacy.close();
 
       const config = parseConfig((n) => ({ RTCSTATS_DATA_DIR: dataDir, RTCSTATS_HOST_IDENTIFIER: 'h' })[n]);
@@ -164,6 +169,10 @@ describe('SQLite: records of earlier versions (table `dumps`)', () => {
             remoteAddress: '203.0.113.x',
             hostIdentifier: null,
             embedUrl: null,
+            statsSessionId: 'jitsi-1',
+            conferenceName: null,
+            displayName: null,
+            meetingId: 'm-1',
           },
         );
         assert.equal(a!.createdAt, 1764317100456, 'created_at of a moved record is its end time');

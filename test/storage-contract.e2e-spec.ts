@@ -28,6 +28,10 @@ function record(overrides: Partial<DumpRecord> = {}): DumpRecord {
     clientProtocol: 'rtcstats#5.0',
     path: '/app/room',
     remoteAddress: '203.0.113.x',
+    statsSessionId: 'jitsi-stats-session',
+    conferenceName: 'jitsi-conference',
+    displayName: 'Alice',
+    meetingId: 'meeting-1',
     ...overrides,
   };
 }

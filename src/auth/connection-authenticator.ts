@@ -46,8 +46,12 @@ export class ConnectionAuthenticator {
   }
 
   authenticate(request: IncomingMessage): AuthDecision {
+    return this.authenticateTokens(tokenParams(request.url));
+  }
+
+  /** The same decision for tokens found elsewhere in the URL (Jitsi clients' path form). */
+  authenticateTokens(tokens: readonly string[]): AuthDecision {
     if (!this.required) return { ok: true, kid: null, claims: {} };
-    const tokens = tokenParams(request.url);
     if (tokens.length === 0) {
       this.logger.warn('Authentication is configured but rtcstats-token is missing');
       return { ok: false, reason: 'rtcstats-token missing' };

@@ -51,6 +51,15 @@ export interface AppConfig {
   /** gzip level of finished dumps: 1 is about 2.5x cheaper in CPU than 6 for ~15% larger files. */
   readonly gzipLevel: number;
   readonly pingIntervalMs: number;
+  /** Jitsi clients (@jitsi/rtcstats): resume and acknowledgement cadence. */
+  readonly jitsi: {
+    /** How long a disconnected session waits for its client to reconnect before it is finalized. */
+    readonly resumeGraceMs: number;
+    /** Acknowledge (`sn`) after this many entries... */
+    readonly ackEntries: number;
+    /** ...or after this long with entries unacknowledged. */
+    readonly ackIntervalMs: number;
+  };
   /** Mask IP addresses in frames and metadata before anything is written. */
   readonly obfuscateIps: boolean;
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
@@ -281,6 +290,12 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     obfuscateIps: r.bool('RTCSTATS_OBFUSCATE_IPS', true),
     trustedProxies: r.list('RTCSTATS_TRUSTED_PROXIES', (entries) => new TrustedProxies(entries)),
     pingIntervalMs: r.int('RTCSTATS_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
+    jitsi: {
+      resumeGraceMs: r.duration('RTCSTATS_JITSI_RESUME_GRACE', 120, 0, 3600) * 1000,
+      // The client keeps at most 1000 unacknowledged entries for a resend.
+      ackEntries: r.int('RTCSTATS_JITSI_ACK_ENTRIES', 100, 1, 900),
+      ackIntervalMs: r.duration('RTCSTATS_JITSI_ACK_INTERVAL', 10, 1, 300) * 1000,
+    },
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
     database: parseDatabase(r, cwd),
     s3: parseS3(r),

@@ -48,6 +48,7 @@ export class DumpFinalizer {
         clientProtocol: info.clientProtocol ?? null,
         path: info.path,
         remoteAddress: info.remoteAddresses.join(', ') || null,
+        ...result.extra,
       });
       // Stored and recorded: analysis takes its own copy of the file and never throws.
       await this.analysis?.submit(info.id, result.file);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { WebSocket } from 'ws';
 
 import { CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA } from '../common/protocol.constants.js';
+import type { DumpRecord } from '../metadata/metadata.store.js';
 import type { ConnectionInfo } from './connection-info.js';
 import { dumpHeader } from './connection-info.js';
 
@@ -30,6 +31,8 @@ export interface SessionResult {
   /** False when nothing was written (no frames) or the file could not be written completely. */
   readonly stored: boolean;
   readonly error: Error | undefined;
+  /** Extra metadata columns (Jitsi sessions: statsSessionId and identity). */
+  readonly extra?: Pick<DumpRecord, 'statsSessionId' | 'conferenceName' | 'displayName' | 'meetingId'>;
 }
 
 const NL = Buffer.from('\n');

@@ -8,14 +8,18 @@ import { WebSocketServer } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.constants.js';
+import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 
-/** Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else none. */
+/**
+ * Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else a
+ * Jitsi one (which routes the connection to the Jitsi adapter), else none.
+ */
 export function selectSubprotocol(offered: Set<string>): string | false {
   if (offered.has(PREFERRED_SUBPROTOCOL)) return PREFERRED_SUBPROTOCOL;
   for (const p of offered) {
     if (SUBPROTOCOL_PATTERN.test(p)) return p;
   }
-  return false;
+  return selectJitsiSubprotocol(offered) ?? false;
 }
 
 /**

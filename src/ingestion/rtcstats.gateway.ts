@@ -12,6 +12,8 @@ import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from '../common/protocol.con
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
+import { isJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { obfuscateAddress } from '../obfuscation/ip-address.js';
@@ -43,6 +45,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     private readonly auth: ConnectionAuthenticator,
     private readonly finalizer: DumpFinalizer,
     keyring: KeyringService,
+    private readonly jitsi: JitsiIngestion,
   ) {
     keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left by a previous run stay here untouched: they are recoverable.
@@ -63,6 +66,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     // Hold frames that arrive with the upgrade until the auth decision is made.
     ws.pause();
     ws.on('error', (err) => this.logger.debug(`WebSocket error: ${err.message}`));
+    if (isJitsiSubprotocol(ws.protocol)) return this.jitsi.handle(ws, request, this.remoteAddresses(request));
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
       // No message listener: whatever a rejected client sent is discarded, never stored.

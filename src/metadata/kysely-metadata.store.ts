@@ -29,6 +29,10 @@ function toRow(r: DumpRecord, hostIdentifier: string | null): Insertable<Metadat
     client_protocol: r.clientProtocol,
     path: r.path,
     remote_address: r.remoteAddress,
+    stats_session_id: r.statsSessionId ?? null,
+    conference_name: r.conferenceName ?? null,
+    display_name: r.displayName ?? null,
+    meeting_id: r.meetingId ?? null,
   };
 }
 
@@ -52,6 +56,10 @@ function fromRow(r: Selectable<MetadataTable>): StoredDumpRecord {
     clientProtocol: r.client_protocol,
     path: r.path ?? '',
     remoteAddress: r.remote_address,
+    statsSessionId: r.stats_session_id,
+    conferenceName: r.conference_name,
+    displayName: r.display_name,
+    meetingId: r.meeting_id,
     hostIdentifier: r.host_identifier,
     embedUrl: r.rtcstats_embed_url,
   };

@@ -20,6 +20,11 @@ export interface DumpRecord {
   clientProtocol: string | null;
   path: string;
   remoteAddress: string | null;
+  /** Jitsi sessions only (NULL otherwise): the client's statsSessionId and identity fields. */
+  statsSessionId?: string | null;
+  conferenceName?: string | null;
+  displayName?: string | null;
+  meetingId?: string | null;
 }
 
 /** A record as read back, with what the table adds. */

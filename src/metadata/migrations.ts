@@ -92,6 +92,11 @@ function migrations(ctx: MigrationContext): Record<string, Migration> {
           ['client_protocol', 'text'],
           ['path', 'text'],
           ['remote_address', 'text'],
+          // Jitsi clients' identity (statsSessionId, confName, displayName, meetingUniqueId).
+          ['stats_session_id', 'text'],
+          ['conference_name', 'text'],
+          ['display_name', 'text'],
+          ['meeting_id', 'text'],
         ];
         const existing = await columnsOf(db, ctx, table);
         const idType = existing.get('id');
@@ -106,7 +111,7 @@ function migrations(ctx: MigrationContext): Record<string, Migration> {
         }
         // One record per dump: the insert's ON CONFLICT target.
         await db.schema.createIndex(indexName(ctx, 'dump_id_key')).ifNotExists().unique().on(table).column('dump_id').execute();
-        for (const column of ['rtcstats_user', 'rtcstats_session', 'rtcstats_conference', 'session_start']) {
+        for (const column of ['rtcstats_user', 'rtcstats_session', 'rtcstats_conference', 'session_start', 'stats_session_id', 'meeting_id']) {
           await db.schema.createIndex(indexName(ctx, `${column}_idx`)).ifNotExists().on(table).column(column).execute();
         }
       },
@@ -169,16 +174,18 @@ function migrations(ctx: MigrationContext): Record<string, Migration> {
     '0003_move_legacy_dumps': {
       async up(db: Kysely<any>) {
         if (ctx.dialect !== 'sqlite') return;
-        if ((await columnsOf(db, ctx, 'dumps')).size === 0) return;
+        const legacy = await columnsOf(db, ctx, 'dumps');
+        if (legacy.size === 0) return;
         const iso = (column: string): Expression<string> =>
           sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', ${sql.ref(column)} / 1000.0, 'unixepoch')`;
+        // Same names on both sides; the Jitsi identity columns exist only after `dumps` got them.
+        const same = ['rtcstats_user', 'rtcstats_session', 'rtcstats_conference', 'close_code', 'frame_count', 'bytes', 'kid',
+          'origin', 'user_agent', 'client_protocol', 'path', 'remote_address', 'stats_session_id', 'conference_name',
+          'display_name', 'meeting_id'].filter((c) => legacy.has(c));
+        const columns = sql.join(same.map((c) => sql.ref(c)));
         await sql`insert into ${sql.table(table)}
-            (dump_id, created_at, session_start, session_end, blob_url, rtcstats_user, rtcstats_session,
-             rtcstats_conference, close_code, frame_count, bytes, kid, origin, user_agent, client_protocol,
-             path, remote_address)
-          select id, ${iso('end_time')}, ${iso('start_time')}, ${iso('end_time')}, location, rtcstats_user,
-             rtcstats_session, rtcstats_conference, close_code, frame_count, bytes, kid, origin, user_agent,
-             client_protocol, path, remote_address
+            (dump_id, created_at, session_start, session_end, blob_url, ${columns})
+          select id, ${iso('end_time')}, ${iso('start_time')}, ${iso('end_time')}, location, ${columns}
           from dumps order by start_time
           on conflict (dump_id) do nothing`.execute(db);
         await db.schema.dropTable('dumps').execute();

@@ -34,6 +34,10 @@ export interface MetadataTable {
   client_protocol: string | null;
   path: string | null;
   remote_address: string | null;
+  stats_session_id: string | null;
+  conference_name: string | null;
+  display_name: string | null;
+  meeting_id: string | null;
 }
 
 /** The reference's analysis results of the rtcstats.com upload (one row per analysed dump). */

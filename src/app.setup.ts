@@ -19,9 +19,16 @@ export function setupApp(app: INestApplication): INestApplication {
   express.disable('x-powered-by');
   // HTTP sees the same client address as the WebSocket path: X-Forwarded-For only from
   // RTCSTATS_TRUSTED_PROXIES, rightmost untrusted hop (the per-IP limits of POST /tokens use it).
-  const proxies = new TrustedProxies(app.get<AppConfig>(APP_CONFIG).trustedProxies);
+  const config = app.get<AppConfig>(APP_CONFIG);
+  const proxies = new TrustedProxies(config.trustedProxies);
   express.set('trust proxy', (address: string) => proxies.isTrusted(address));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  if (config.docs) setupDocs(app);
+  return app;
+}
+
+/** The OpenAPI description at /docs-json and its UI at /docs: public, it describes the API and holds no secret. */
+function setupDocs(app: INestApplication): void {
   const openApi = new DocumentBuilder()
     .setTitle('rtcstats collector')
     .setDescription(
@@ -32,5 +39,4 @@ export function setupApp(app: INestApplication): INestApplication {
     .build();
   // A factory: the document is built on the first request to /docs, not at every boot.
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
-  return app;
 }

@@ -7,6 +7,7 @@ import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
 import type { AppConfig, LogLevel } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
+import { generatedKeyNotice } from './keyring/generated-key-notice.js';
 import { KeyringService } from './keyring/keyring.service.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
@@ -58,11 +59,10 @@ async function bootstrap(): Promise<void> {
     if (keyring.file !== undefined) log.log(`Signing keys are in ${keyring.file}`);
     const apiKey = keyring.generated ? keyring.get()?.apiKeys[0] : undefined;
     if (apiKey !== undefined) {
-      // Straight to stdout, not through the logger: this one line is meant to hold a secret, once.
-      process.stdout.write(
-        `\nAPI key for POST /tokens (id "${apiKey.id}"): ${apiKey.key.toString('utf8')}\n` +
-          `It will not be shown again; it is stored in ${keyring.file} ("apiKeys").\n\n`,
-      );
+      const notice = generatedKeyNotice(apiKey, keyring.file!, process.stdout.isTTY === true);
+      // A notice holding the key goes straight to the terminal, never through the logger.
+      if (notice.secret) process.stdout.write(`\n${notice.text}\n\n`);
+      else log.log(notice.text);
     }
   }
 }

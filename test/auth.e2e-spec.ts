@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { burstConnect, closed, connect, sendAndClose, startApp, storedFiles, type TestApp, waitForRecords } from './helpers.js';
-import { ACCEPTED, forge, KEYRING_ENV, REJECTED } from './token-cases.js';
+import { ACCEPTED, expectedReason, forge, KEYRING_ENV, REJECTED } from './token-cases.js';
 
 function query(tokens: string[]): string {
   return tokens.length === 0 ? '' : '?' + tokens.map((t) => `rtcstats-token=${encodeURIComponent(t)}`).join('&');
@@ -29,7 +29,7 @@ describe('WebSocket authentication (keyring.md bad inputs)', () => {
       ws.send('[39,null,{"rejected":true},1]');
       const { code, reason } = await done;
       assert.equal(code, 1008);
-      assert.ok(reason.length > 0 && reason.length <= 123, 'a short close reason');
+      assert.equal(reason, expectedReason(c));
     });
   }
 
@@ -61,6 +61,28 @@ describe('WebSocket authentication (keyring.md bad inputs)', () => {
     assert.ok(rows.every((r) => r.path === '/accepted'), 'only accepted connections have records');
     assert.deepEqual(rows.map((r) => r.kid).sort(), ACCEPTED.map((c) => c.kid).sort());
     assert.equal(storedFiles(t.dataDir).length, ACCEPTED.length);
+  });
+});
+
+describe('close reasons never carry the expected issuer or audience', () => {
+  it('a wrong iss or aud closes 1008 "invalid token"; the detail is in the server log only', async () => {
+    const t = await startApp({ ...KEYRING_ENV, RTCSTATS_JWT_ISSUER: 'https://issuer.internal.example', RTCSTATS_JWT_AUDIENCE: 'aud-internal-42' });
+    try {
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      for (const [payload, detail] of [
+        [{ exp, iss: 'https://issuer.internal.example', aud: 'someone-else' }, 'jwt audience invalid. expected: aud-internal-42'],
+        [{ exp, iss: 'https://evil.example', aud: 'aud-internal-42' }, 'jwt issuer invalid. expected: https://issuer.internal.example'],
+      ] as const) {
+        const before = t.logs.length;
+        const ws = await connect(t.url(`/iss-aud?rtcstats-token=${forge({ alg: 'HS256' }, payload)}`));
+        const { code, reason } = await closed(ws);
+        assert.equal(code, 1008);
+        assert.equal(reason, 'invalid token');
+        assert.ok(t.logs.slice(before).some((l) => l.includes(`JWT authorization failed JsonWebTokenError: ${detail}`)), 'detail in the log');
+      }
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -59,6 +59,25 @@ describe('boot fails fast with a message naming the problem', () => {
     assert.match(r.stderr, /Invalid configuration: keyring file .*keyring.json: key "a": secret is 5 bytes/);
   });
 
+  it('a keyring file with a syntax error in a secret: line and column only, no fragment of the secret', async () => {
+    const secret = 'Zq8W-B0oT-s3cr3t-Jx7vKp2mYt9LbR4nHd6FgC1e';
+    const dir = tempDir();
+    const file = path.join(dir, 'keyring.json');
+    for (const [content, where] of [
+      [`{"keys": [{"kid": "a", "secret": ${secret}, "state": "current"}]}`, 'line 1, column 34'],
+      [`{\n "keys": [{"kid": "a", "secret": "${secret}\n", "state": "current"}]}`, 'line 2, column 76'],
+    ]) {
+      fs.writeFileSync(file, content);
+      const r = await boot({ RTCSTATS_KEYRING_FILE: file });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`Invalid configuration: keyring file .*keyring.json: not valid JSON \\(syntax error at ${where}\\)\n$`));
+      for (let i = 0; i + 6 <= secret.length; i++) {
+        assert.ok(!(r.stderr + r.stdout).includes(secret.slice(i, i + 6)), `output quotes the secret: ${r.stderr}`);
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('a port already in use', async () => {
     const other = await startApp();
     try {

@@ -134,7 +134,7 @@ describe('real browser (Chromium) end to end', { skip: unavailable }, () => {
       true,
     );
     try {
-      assert.deepEqual(await pageState(bad, (s) => (s.closes.length > 0 ? s.closes : undefined), 'the refusal'), [{ code: 3002, reason: 'jwt malformed' }]);
+      assert.deepEqual(await pageState(bad, (s) => (s.closes.length > 0 ? s.closes : undefined), 'the refusal'), [{ code: 3002, reason: 'invalid token' }]);
       await pageState(good, (s) => (s.opens === 1 ? true : undefined), 'the control client to connect');
       sockets.cut();
       await pageState(good, (s) => (s.closes.length > 0 ? true : undefined), 'the control client to see the drop');

@@ -274,7 +274,7 @@ describe('Jitsi clients refused', () => {
       for (const [url, reason] of [
         [t2.url(`/meet.example.com/room1?statsSessionId=${sid}&isReconnect=false`), 'rtcstats-token missing'],
         [jitsiUrl(t2, sign(IDENTITY, 'wrong-secret-0123456789-abcdefghijklmnop'), sid), 'invalid signature'],
-        [t2.url(`/t/not-a-jwt/room1?statsSessionId=${sid}`), 'jwt malformed'],
+        [t2.url(`/t/not-a-jwt/room1?statsSessionId=${sid}`), 'invalid token'],
       ]) {
         const c = await jitsiConnect(url);
         const done = closed(c.ws);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
+import { KeyringService } from '../src/keyring/keyring.service.js';
 import { connect, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
 
 const A = 'admin-secret-A-0123456789-abcdefghijklmno';
@@ -23,7 +24,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
           { kid: 'kb', secret: B, state: 'current' },
           { kid: 'ka', secret: A, state: 'previous', notAfter: '2099-01-01T00:00:00Z' },
         ],
-        apiKeys: [{ id: 'ops', key: API_KEY }],
+        apiKeys: [{ id: 'ops', key: API_KEY, scopes: ['admin'] }],
       }),
     );
     const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
@@ -58,6 +59,44 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       for (const secret of [A, B, API_KEY]) assert.ok(!stdout.includes(secret), 'no secret in keys list');
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('a reload failure never quotes the keyring file', () => {
+  it('logs and GET /admin/keys lastFailure give line and column, no fragment of the secret', async () => {
+    const secret = 'Zq8W-Qr3l0d-s3cr3t-Jx7vKp2mYt9LbR4nHd6FgC';
+    const dir = tempDir('rtcstats-admin-');
+    const file = path.join(dir, 'keyring.json');
+    const good = { keys: [{ kid: 'ka', secret: A, state: 'current' }], apiKeys: [{ id: 'ops', key: API_KEY, scopes: ['admin'] }] };
+    fs.writeFileSync(file, JSON.stringify(good));
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_WATCH: 'false', RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    try {
+      const faults: [string, RegExp][] = [
+        [`{"keys": [{"kid": "ka", "secret": ${secret}, "state": "current"}]}`, /: not valid JSON \(syntax error at line 1, column 35\)$/],
+        [`{"keys": [{"kid": "ka", "secret": '${secret}', "state": "current"}]}`, /: not valid JSON \(syntax error at line 1, column 35\)$/],
+        [`{"keys": [{"kid": "ka", "secret": "${A}", "state": "${secret}"}]}`, /: key "ka": state must be one of next, current, previous, revoked$/],
+      ];
+      for (const [content, problem] of faults) {
+        const before = t.logs.length;
+        fs.writeFileSync(file, content);
+        assert.equal(t.app.get(KeyringService).reload('test'), false);
+        const logged = t.logs.slice(before).join('\n');
+        assert.match(logged, /Keyring not reloaded \(test\)/);
+        const res = await fetch(`http://127.0.0.1:${t.port}/admin/keys`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+        assert.equal(res.status, 200);
+        const lastFailure = ((await res.json()) as { reloads: { lastFailure: string } }).reloads.lastFailure;
+        assert.match(lastFailure, new RegExp(`^keyring file ${file.replace(/[.]/g, '\\.')}`));
+        assert.match(lastFailure, problem);
+        assert.ok(logged.includes(lastFailure), 'the log line carries the same message');
+        for (let i = 0; i + 6 <= secret.length; i++) {
+          const fragment = secret.slice(i, i + 6);
+          assert.ok(!logged.includes(fragment) && !lastFailure.includes(fragment), `a fragment of the secret (${fragment}) leaked: ${logged}`);
+        }
+      }
+    } finally {
+      await t.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

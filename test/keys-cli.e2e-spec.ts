@@ -120,7 +120,7 @@ describe('keys CLI (compiled, as a child process)', () => {
     const list = ok(['list']);
     assert.match(list.stdout, new RegExp(`^${oldKid}\\s+previous\\s+${spec.keys[0].notAfter}$`, 'm'));
     assert.match(list.stdout, /^2027-02\s+current\s+-$/m);
-    assert.match(list.stdout, /^API keys: default$/m);
+    assert.match(list.stdout, /^API keys: default \(tokens, admin\)$/m);
     assertNoSecret(list, spec);
 
     const retired = ok(['retire', oldKid]);
@@ -144,7 +144,17 @@ describe('keys CLI (compiled, as a child process)', () => {
     assert.match(added.stdout, /added API key backend-b/);
     assert.equal(read().apiKeys?.find((a) => a.id === 'backend-b')?.key, secret.trim());
     assertNoSecret(added, read());
+    assert.deepEqual(read().apiKeys?.find((a) => a.id === 'backend-b')?.scopes, ['tokens'], 'tokens by default');
+    assert.deepEqual(read().apiKeys?.find((a) => a.id === 'default')?.scopes, ['tokens', 'admin'], 'init: both scopes');
+    const scoped = ok(['api-add', 'ops', '--scopes', 'admin']);
+    assert.match(scoped.stdout, /added API key ops \(admin\)/);
+    assert.deepEqual(read().apiKeys?.find((a) => a.id === 'ops')?.scopes, ['admin']);
+    assert.match(ok(['list']).stdout, /^API keys: default \(tokens, admin\), backend-b \(tokens\), ops \(admin\)$/m);
+    refused(['api-add', 'root', '--scopes', 'tokens,root'], /^keys: .*API key "root": scopes must be a non-empty array of tokens, admin\n$/);
+    assert.equal(ok(['api-show', 'backend-b']).stdout, secret);
+    refused(['api-show', 'nope'], /^keys: no API key with id "nope" in /);
     ok(['api-remove', 'default']);
+    ok(['api-remove', 'ops']);
     assert.deepEqual(read().apiKeys?.map((a) => a.id), ['backend-b']);
   });
 

@@ -98,6 +98,22 @@ export const REJECTED: TokenCase[] = [
   { name: 'header is an array', tokens: () => [forge(['HS256'], claims())] },
 ];
 
+/**
+ * The close reason a client gets for each rejected case: one fixed text per category, never a
+ * library's message (jsonwebtoken's name the expected issuer and audience).
+ */
+const REASONS: Record<string, string> = {
+  'no token': 'rtcstats-token missing',
+  'expired beyond tolerance': 'jwt expired',
+  'wrong secret': 'invalid signature',
+  'one signature character flipped': 'invalid signature',
+  'payload altered, old signature kept': 'invalid signature',
+  'key confusion: HS256 signed with a public key PEM': 'invalid signature',
+  'kid names key A, signed with key B': 'invalid signature',
+  'unknown kid': 'unknown kid',
+};
+export const expectedReason = (c: TokenCase): string => REASONS[c.name] ?? 'invalid token';
+
 export interface AcceptedCase extends TokenCase {
   kid: string;
 }

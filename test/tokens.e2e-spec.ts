@@ -8,7 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 
 import { deriveKid, generateSecret, type KeyringFileSpec } from '../src/keyring/keyring.js';
+import { ApiKeyAuthenticator } from '../src/auth/api-key.guard.js';
 import { KeyringService } from '../src/keyring/keyring.service.js';
+import { KeysModule } from '../src/keys/keys.module.js';
+import { TokensModule } from '../src/tokens/tokens.module.js';
 import {
   closed,
   connect,
@@ -299,7 +302,7 @@ describe('POST /tokens', () => {
       });
       const op = doc.paths['/tokens'].post;
       assert.deepEqual(op.security, [{ 'api-key': [] }]);
-      assert.deepEqual(Object.keys(op.responses).sort(), ['201', '400', '401', '413', '415', '429', '503']);
+      assert.deepEqual(Object.keys(op.responses).sort(), ['201', '400', '401', '403', '413', '415', '429', '503']);
       assert.ok(op.requestBody.content['application/json'].examples.full.value.user);
       assert.deepEqual(Object.keys(doc.components.schemas.CreateTokenDto.properties).sort(), ['conference', 'expiresIn', 'session', 'user']);
       assert.ok(doc.components.schemas.TokenResponseDto.properties.token.example);
@@ -403,6 +406,34 @@ describe('rate limits', () => {
       assert.equal((await post(t, {}, { apiKey: 'wrong-again' })).status, 401, 'the failure count starts over');
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('one blocking state for every API-key route', () => {
+  it('a client blocked for failed keys on GET /admin/keys is blocked on POST /tokens too, and the reverse', async () => {
+    for (const [failOn, thenTry] of [['/admin/keys', '/tokens'], ['/tokens', '/admin/keys']] as const) {
+      const t = await startApp({ ...BASE_ENV, RTCSTATS_AUTH_FAILURE_LIMIT: '3', RTCSTATS_RATE_LIMIT_WINDOW: '60' });
+      try {
+        const request = (route: string, apiKey: string) =>
+          within(
+            fetch(`http://127.0.0.1:${t.port}${route}`, {
+              method: route === '/tokens' ? 'POST' : 'GET',
+              headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+              ...(route === '/tokens' && { body: '{}' }),
+            }),
+            route,
+          );
+        for (let i = 0; i < 3; i++) assert.equal((await request(failOn, `wrong-${i}`)).status, 401);
+        assert.equal((await request(failOn, 'wrong-3')).status, 429, `blocked on ${failOn}`);
+        const other = await request(thenTry, API_KEY);
+        assert.equal(other.status, 429, `${thenTry} after a block earned on ${failOn}`);
+        assert.ok(Number(other.headers.get('retry-after')) >= 1, 'with Retry-After');
+        // Every route's guard asks the same authenticator (Nest builds a guard per module).
+        assert.equal(t.app.select(TokensModule).get(ApiKeyAuthenticator), t.app.select(KeysModule).get(ApiKeyAuthenticator));
+      } finally {
+        await t.close();
+      }
     }
   });
 });
@@ -546,24 +577,63 @@ describe('first start (compiled main.js)', () => {
     await within(exited, 'the server to stop');
   }
 
-  it('prints the generated API key once, saying it will not be shown again and where it is stored', async () => {
+  it('stdout not a terminal (a log pipeline): never prints the key, names the file and the command that shows it', async () => {
     const dataDir = tempDir();
     const first = await startMain(dataDir);
     let out: string;
     try {
-      out = await waitFor(() => (first.output().includes('will not be shown again') ? first.output() : undefined), 'the API key line');
+      out = await waitFor(() => (first.output().includes('api-show') ? first.output() : undefined), 'the API key notice');
     } finally {
       await stop(first.child);
+    }
+    out = first.output();
+    const file = path.join(dataDir, 'keyring.json');
+    const key = (JSON.parse(fs.readFileSync(file, 'utf8')) as KeyringFileSpec).apiKeys![0].key;
+    assert.ok(!out.includes(key), 'the key is not in the output');
+    const command = `npm run keys -- api-show default --file ${file}`;
+    assert.ok(out.includes(`API key "default" (tokens, admin) generated into ${file}; show it with: ${command}`), out);
+    // The command it names prints the key.
+    const shown = await run('dist/src/cli/keys.cli.js', ['api-show', 'default', '--file', file], {});
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `${key}\n`);
+  });
+
+  it('stdout a terminal: prints the key once, saying where it is stored', async () => {
+    const dataDir = tempDir();
+    const main = path.join(REPO_ROOT, 'dist/src/main.js');
+    // script(1) gives the server a pseudo-terminal as stdout.
+    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(main)}`, '/dev/null'], {
+      cwd: dataDir,
+      env: cleanEnv({ RTCSTATS_DATA_DIR: dataDir, RTCSTATS_PORT: '0', RTCSTATS_HOST: '127.0.0.1' }),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => (out.includes('will not be shown again') ? true : undefined), 'the API key line on the terminal');
+    } finally {
+      // The server is script's child in its own session: stop it by its pid.
+      const children = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      for (const pid of children) process.kill(Number(pid), 'SIGTERM');
+      await within(exited, 'script and the server to stop');
     }
     const file = path.join(dataDir, 'keyring.json');
     const key = (JSON.parse(fs.readFileSync(file, 'utf8')) as KeyringFileSpec).apiKeys![0].key;
     assert.equal(out.split(key).length - 1, 1, 'the key appears exactly once');
-    assert.match(out, new RegExp(`API key for POST /tokens \\(id "default"\\): ${key}\\n`));
+    assert.match(out, new RegExp(`API key "default" \\(tokens, admin\\): ${key}\\r?\\n`));
     assert.ok(out.includes(`It will not be shown again; it is stored in ${file}`));
+  });
 
+  it('the next start does not mention the key', async () => {
+    const dataDir = tempDir();
+    const first = await startMain(dataDir);
+    await stop(first.child);
+    const key = (JSON.parse(fs.readFileSync(path.join(dataDir, 'keyring.json'), 'utf8')) as KeyringFileSpec).apiKeys![0].key;
     const second = await startMain(dataDir);
     // Checked after exit, when everything the process wrote has been read.
     await stop(second.child);
     assert.ok(!second.output().includes(key), 'not shown on the next start');
+    assert.ok(!second.output().includes('api-show'), 'no notice on the next start');
   });
 });

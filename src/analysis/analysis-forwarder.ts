@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { makeDataDir } from '../common/file-modes.js';
 import type { AnalysisConfig } from '../config/app-config.js';
 import type { MetadataStore } from '../metadata/metadata.store.js';
 import { AnalysisUploadError, uploadForAnalysis } from './analysis-uploader.js';
@@ -49,7 +50,7 @@ export class AnalysisForwarder {
     this.maxPending = options.maxPending ?? 1_000;
     // Files of a previous process are not forwarded: their state is unknown.
     fs.rmSync(options.spoolDir, { recursive: true, force: true });
-    fs.mkdirSync(options.spoolDir, { recursive: true, mode: 0o750 });
+    makeDataDir(options.spoolDir);
   }
 
   /**

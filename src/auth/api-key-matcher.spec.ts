@@ -6,16 +6,17 @@ import { ApiKeyMatcher } from './api-key-matcher.js';
 const A = 'api-key-a-0123456789-abcdefghijklmnopqrs';
 const B = 'api-key-b-0123456789-abcdefghijklmnopqrs';
 const keys = [
-  { id: 'a', key: Buffer.from(A) },
-  { id: 'b', key: Buffer.from(B) },
+  { id: 'a', key: Buffer.from(A), scopes: ['tokens' as const] },
+  { id: 'b', key: Buffer.from(B), scopes: ['admin' as const] },
 ];
 
 describe('ApiKeyMatcher', () => {
   const matcher = new ApiKeyMatcher(keys);
 
   it('names the key that matches, whichever position it has (rotation: several keys valid at once)', () => {
-    assert.equal(matcher.match(Buffer.from(A)), 'a');
-    assert.equal(matcher.match(Buffer.from(B)), 'b');
+    assert.equal(matcher.match(Buffer.from(A))?.id, 'a');
+    assert.equal(matcher.match(Buffer.from(B))?.id, 'b');
+    assert.deepEqual(matcher.match(Buffer.from(B))?.scopes, ['admin']);
     assert.equal(matcher.size, 2);
   });
 
@@ -37,8 +38,8 @@ describe('ApiKeyMatcher', () => {
   }
 
   it('compares bytes, so a non-ASCII key matches only its exact UTF-8 bytes', () => {
-    const utf8 = new ApiKeyMatcher([{ id: 'u', key: Buffer.from('clé-0123456789-abcdefghijklmnopqrstuv', 'utf8') }]);
-    assert.equal(utf8.match(Buffer.from('clé-0123456789-abcdefghijklmnopqrstuv', 'utf8')), 'u');
+    const utf8 = new ApiKeyMatcher([{ id: 'u', key: Buffer.from('clé-0123456789-abcdefghijklmnopqrstuv', 'utf8'), scopes: ['tokens'] }]);
+    assert.equal(utf8.match(Buffer.from('clé-0123456789-abcdefghijklmnopqrstuv', 'utf8'))?.id, 'u');
     assert.equal(utf8.match(Buffer.from('clé-0123456789-abcdefghijklmnopqrstuv', 'latin1')), undefined);
   });
 

@@ -11,24 +11,24 @@ const digest = (bytes: Buffer): Buffer => crypto.createHash('sha256').update(byt
  * which key, or which prefix of a key, was close.
  */
 export class ApiKeyMatcher {
-  private readonly digests: readonly { id: string; digest: Buffer }[];
+  private readonly digests: readonly { apiKey: ApiKey; digest: Buffer }[];
 
   constructor(keys: readonly ApiKey[]) {
-    this.digests = keys.map((k) => ({ id: k.id, digest: digest(k.key) }));
+    this.digests = keys.map((k) => ({ apiKey: k, digest: digest(k.key) }));
   }
 
   get size(): number {
     return this.digests.length;
   }
 
-  /** The id of the matching key, or undefined. `presented` are the raw bytes the client sent. */
-  match(presented: Buffer): string | undefined {
+  /** The matching key, or undefined. `presented` are the raw bytes the client sent. */
+  match(presented: Buffer): ApiKey | undefined {
     const candidate = digest(presented);
-    let found: string | undefined;
+    let found: ApiKey | undefined;
     for (const k of this.digests) {
       // No return inside the loop: every key is compared whichever matches.
       const equal = crypto.timingSafeEqual(candidate, k.digest);
-      if (equal && found === undefined) found = k.id;
+      if (equal && found === undefined) found = k.apiKey;
     }
     return found;
   }

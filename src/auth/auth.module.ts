@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 
+import { ApiKeyAuthenticator } from './api-key.guard.js';
 import { KeyUsage } from './key-usage.js';
+import { PerKeyJwt } from './per-key-jwt.js';
 import { ConnectionAuthenticator } from './connection-authenticator.js';
 
 @Module({
-  providers: [ConnectionAuthenticator, { provide: KeyUsage, useValue: new KeyUsage() }],
-  exports: [ConnectionAuthenticator, KeyUsage],
+  providers: [ConnectionAuthenticator, ApiKeyAuthenticator, PerKeyJwt, { provide: KeyUsage, useValue: new KeyUsage() }],
+  exports: [ConnectionAuthenticator, ApiKeyAuthenticator, KeyUsage, PerKeyJwt],
 })
 export class AuthModule {}

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { PerKeyJwt } from './per-key-jwt.js';
 import { keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
-import { ACCEPTED, CURRENT_KID, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
+import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
 import { TokenVerifier } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
-const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+const options = { jwt: new PerKeyJwt(), clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
 
 describe('TokenVerifier', () => {
   const verifier = new TokenVerifier(() => keyring, options);
@@ -18,7 +19,8 @@ describe('TokenVerifier', () => {
     if (tokens.length !== 1) continue; // parameter-level cases: see tokenParams below
     it(`rejects: ${c.name}`, () => {
       const result = verifier.verify(tokens[0]);
-      assert.equal(result.ok, false, `${c.name} must be rejected`);
+      assert.ok(!result.ok, `${c.name} must be rejected`);
+      assert.equal(result.reason, expectedReason(c), `${c.name}: ${result.error.name}: ${result.error.message}`);
     });
   }
 
@@ -60,7 +62,7 @@ describe('TokenVerifier', () => {
   });
 
   it('enforces the maximum token lifetime', () => {
-    const short = new TokenVerifier(() => keyring, { clockToleranceSec: 0, maxLifetimeSec: 3600 });
+    const short = new TokenVerifier(() => keyring, { ...options, clockToleranceSec: 0, maxLifetimeSec: 3600 });
     const t0 = Math.floor(Date.now() / 1000);
     assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3600 })).ok, true);
     assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3601 })).ok, false);
@@ -70,8 +72,13 @@ describe('TokenVerifier', () => {
     const strict = new TokenVerifier(() => keyring, { ...options, issuer: 'app', audience: 'rtcstats' });
     const exp = Math.floor(Date.now() / 1000) + 60;
     assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'app', aud: 'rtcstats' })).ok, true);
-    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp, iss: 'other', aud: 'rtcstats' })).ok, false);
-    assert.equal(strict.verify(forge({ alg: 'HS256' }, { exp })).ok, false);
+    for (const payload of [{ exp, iss: 'other', aud: 'rtcstats' }, { exp, iss: 'app', aud: 'x' }, { exp }]) {
+      const r = strict.verify(forge({ alg: 'HS256' }, payload));
+      assert.ok(!r.ok, JSON.stringify(payload));
+      // The reason is what a client sees: it must not name what the server expects.
+      assert.equal(r.reason, 'invalid token');
+      assert.match(r.error.message, /expected: (app|rtcstats)/, 'the detail (server log) does');
+    }
   });
 
   it('rejects everything when no keyring is loaded', () => {

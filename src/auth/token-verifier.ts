@@ -1,5 +1,14 @@
-import jwt from 'jsonwebtoken';
+import type { KeyObject } from 'node:crypto';
 
+import type { JwtVerifyOptions } from '@nestjs/jwt';
+
+import {
+  REJECT_INVALID_SIGNATURE,
+  REJECT_INVALID_TOKEN,
+  REJECT_JWT_EXPIRED,
+  REJECT_UNKNOWN_KID,
+  type RejectReason,
+} from '../common/protocol.constants.js';
 import { KID_PATTERN, type Keyring } from '../keyring/keyring.js';
 
 export const MAX_TOKEN_BYTES = 4096;
@@ -14,16 +23,34 @@ export interface RtcStatsClaims {
 
 export type VerifyResult =
   | { ok: true; kid: string; claims: RtcStatsClaims; payload: Record<string, unknown> }
-  | { ok: false; error: { name: string; message: string } };
+  /** reason: what the client is told; error: the detail, for the server log only. */
+  | { ok: false; reason: RejectReason; error: { name: string; message: string } };
+
+/** Verifies a token's signature, exp and nbf with `key` (PerKeyJwt: @nestjs/jwt's JwtService). */
+export interface JwtVerifier {
+  verify(token: string, key: KeyObject, options: JwtVerifyOptions): unknown;
+}
 
 export interface TokenVerifierOptions {
+  jwt: JwtVerifier;
   clockToleranceSec: number;
   maxLifetimeSec: number;
   issuer?: string;
   audience?: string;
 }
 
-const fail = (message: string, name = 'JsonWebTokenError'): VerifyResult => ({ ok: false, error: { name, message } });
+const fail = (message: string, name = 'JsonWebTokenError', reason: RejectReason = REJECT_INVALID_TOKEN): VerifyResult => ({
+  ok: false,
+  reason,
+  error: { name, message },
+});
+
+/** jsonwebtoken's errors by category; its other messages (e.g. "jwt audience invalid. expected: ...") are "invalid token". */
+function libraryFailure(err: Error): VerifyResult {
+  if (err.name === 'TokenExpiredError') return fail(err.message, err.name, REJECT_JWT_EXPIRED);
+  if (err.message === 'invalid signature') return fail(err.message, err.name, REJECT_INVALID_SIGNATURE);
+  return fail(err.message, err.name);
+}
 
 function decodeSegment(segment: string): unknown {
   if (!/^[A-Za-z0-9_-]*$/.test(segment)) return undefined;
@@ -38,7 +65,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * Verifies client tokens against the keyring (keyring.md, "Verifying a client token").
- * jsonwebtoken checks the signature, exp and nbf; the header allow-list, kid rules,
+ * jsonwebtoken (through JwtService) checks the signature, exp and nbf; the header allow-list, kid rules,
  * mandatory exp, iat and lifetime bounds and claim shapes are checked here because it does not.
  */
 export class TokenVerifier {
@@ -68,18 +95,18 @@ export class TokenVerifier {
       const kid = header.kid;
       if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return fail('invalid kid');
       const key = keyring.verifyingKey(kid, now);
-      if (key === undefined) return fail('unknown kid');
+      if (key === undefined) return fail('unknown kid', undefined, REJECT_UNKNOWN_KID);
       return this.verifyWith(token, key.kid, key.key, now);
     }
     for (const key of keyring.verifyingKeys(now)) {
       const result = this.verifyWith(token, key.kid, key.key, now);
-      if (result.ok || result.error.message !== 'invalid signature') return result;
+      if (result.ok || result.reason !== REJECT_INVALID_SIGNATURE) return result;
     }
-    return fail('invalid signature');
+    return fail('invalid signature', undefined, REJECT_INVALID_SIGNATURE);
   }
 
-  private verifyWith(token: string, kid: string, key: jwt.Secret, now: number): VerifyResult {
-    const { clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
+  private verifyWith(token: string, kid: string, key: KeyObject, now: number): VerifyResult {
+    const { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
     const nowSec = Math.floor(now / 1000);
     let payload: unknown;
     try {
@@ -91,8 +118,7 @@ export class TokenVerifier {
         ...(audience !== undefined && { audience }),
       });
     } catch (err) {
-      const e = err as Error;
-      return fail(e.message, e.name);
+      return libraryFailure(err as Error);
     }
     if (!isObject(payload)) return fail('jwt payload must be a JSON object');
     const { exp, iat } = payload;

@@ -2,12 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { makeDataDir } from '../common/file-modes.js';
 import { type AppConfig, parseConfig } from '../config/app-config.js';
-import { cliEnvironment } from '../config/environment.js';
+import { loadEnvironment } from '../config/environment.js';
 import { generateKeyringSpec, generateSecret, KeyringError, type KeyringFileSpec } from '../keyring/keyring.js';
 import { readKeyringFile, writeKeyringFileAtomic } from '../keyring/keyring-file.js';
 import {
   addApiKey,
+  describeApiKey,
   describeChanges,
   introduceKey,
   listKeys,
@@ -34,14 +36,17 @@ Commands:
   list [--server URL]               show kids, states and expiry (never secrets); with --server
                                     (e.g. http://localhost:8080) also each kid's verification
                                     count and last use, read from the running collector
-  api-add <id> [--secret-stdin]     add an API key for POST /tokens
+  api-add <id> [--secret-stdin] [--scopes tokens,admin]
+                                    add an API key; scopes: tokens (POST /tokens, the default),
+                                    admin (GET /admin/keys)
   api-remove <id>                   remove an API key
+  api-show <id>                     print an API key (e.g. the one generated on first start)
 Options:
   --file F          the keyring file (default: RTCSTATS_KEYRING_FILE, else <RTCSTATS_DATA_DIR>/${GENERATED_KEYRING_NAME})
   --secret-stdin    read the secret from stdin instead of generating one (never pass secrets as arguments)
 Exit status: 0 done, 1 refused (nothing written), 2 usage error.`;
 
-type Options = { kid?: string; force?: boolean; 'secret-stdin'?: boolean; server?: string };
+type Options = { kid?: string; force?: boolean; 'secret-stdin'?: boolean; server?: string; scopes?: string };
 
 /** Per command: how many positional arguments it takes and which options besides --file. */
 const COMMANDS: Record<string, { positionals: number; options: readonly (keyof Options)[] }> = {
@@ -52,8 +57,9 @@ const COMMANDS: Record<string, { positionals: number; options: readonly (keyof O
   retire: { positionals: 1, options: [] },
   revoke: { positionals: 1, options: [] },
   list: { positionals: 0, options: ['server'] },
-  'api-add': { positionals: 1, options: ['secret-stdin'] },
+  'api-add': { positionals: 1, options: ['secret-stdin', 'scopes'] },
   'api-remove': { positionals: 1, options: [] },
+  'api-show': { positionals: 1, options: [] },
 };
 
 class UsageError extends Error {}
@@ -67,6 +73,7 @@ function parse(argv: string[]) {
       force: { type: 'boolean' },
       'secret-stdin': { type: 'boolean' },
       server: { type: 'string' },
+      scopes: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -127,13 +134,13 @@ function printList(file: string, spec: KeyringFileSpec, usage: ServerUsage[] | u
   const table = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...table.map((r) => r[c].length)));
   const lines = table.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
-  const ids = (spec.apiKeys ?? []).map((a) => a.id);
-  lines.push(`API keys: ${ids.length === 0 ? '-' : ids.join(', ')}`, `file: ${file}`);
+  const apiKeys = (spec.apiKeys ?? []).map(describeApiKey);
+  lines.push(`API keys: ${apiKeys.length === 0 ? '-' : apiKeys.join(', ')}`, `file: ${file}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
 async function run(command: string, arg: string | undefined, values: Options & { file?: string }): Promise<void> {
-  const config = parseConfig(cliEnvironment());
+  const config = parseConfig(await loadEnvironment());
   const file = keyringFile(config, values.file);
   // The server prefers RTCSTATS_JWT_SECRET over the data-directory file; say so rather than rotate a file nobody reads.
   if (values.file === undefined && config.jwt.keyringFile === undefined && config.jwt.secret !== undefined) {
@@ -144,11 +151,18 @@ async function run(command: string, arg: string | undefined, values: Options & {
     const { spec } = readKeyringFile(file);
     let usage: ServerUsage[] | undefined;
     if (values.server !== undefined) {
-      const apiKey = spec.apiKeys?.[0]?.key ?? config.tokens.apiKeys[0]?.key.toString('utf8');
-      if (apiKey === undefined) throw new KeyringError('--server needs an API key: add one with api-add or set RTCSTATS_API_KEYS');
+      const apiKey = spec.apiKeys?.find((a) => a.scopes?.includes('admin'))?.key;
+      if (apiKey === undefined) throw new KeyringError('--server needs an API key with the admin scope in the keyring file: add one with api-add <id> --scopes admin');
       usage = await fetchUsage(values.server, apiKey);
     }
     printList(file, spec, usage);
+    return;
+  }
+  if (command === 'api-show') {
+    const apiKey = readKeyringFile(file).spec.apiKeys?.find((a) => a.id === arg);
+    if (apiKey === undefined) throw new KeyringError(`no API key with id "${arg}" in ${file}`);
+    // Asked for by name: the one command whose output is a secret.
+    process.stdout.write(`${apiKey.key}\n`);
     return;
   }
   if (command === 'init') {
@@ -156,7 +170,7 @@ async function run(command: string, arg: string | undefined, values: Options & {
       throw new KeyringError(`${file} already exists: pass --force to replace it (its keys would be lost)`);
     }
     const spec = generateKeyringSpec(now);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDataDir(path.dirname(file));
     writeKeyringFileAtomic(file, spec, { overwrite: values.force === true });
     report(`created ${file} (mode 0600)`, describeChanges({ keys: [], apiKeys: [] }, spec));
     return;
@@ -169,7 +183,7 @@ async function run(command: string, arg: string | undefined, values: Options & {
     promote: () => promoteKey(before, { now, kid: values.kid, overlapSeconds: config.jwt.maxLifetimeSec + config.jwt.clockToleranceSec }),
     retire: () => retireKey(before, arg!),
     revoke: () => revokeKey(before, arg!),
-    'api-add': () => addApiKey(before, { id: arg!, key: secret() }),
+    'api-add': () => addApiKey(before, { id: arg!, key: secret(), scopes: values.scopes?.split(',').map((s) => s.trim()) }),
     'api-remove': () => removeApiKey(before, arg!),
   };
   const after = steps[command]();

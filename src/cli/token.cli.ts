@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { ConfigError, parseConfig, parseDurationSeconds } from '../config/app-config.js';
-import { cliEnvironment } from '../config/environment.js';
+import { loadEnvironment } from '../config/environment.js';
 import { TOKEN_PARAM } from '../common/protocol.constants.js';
 import { KeyringError } from '../keyring/keyring.js';
 import { loadKeyring } from '../keyring/keyring-source.js';
@@ -11,7 +11,7 @@ const USAGE = `usage: npm run token -- [--user U] [--session S] [--conference C]
 Prints a client token signed with the current key of the collector's keyring (same configuration as the server).
 With --url, prints the WebSocket URL with the token in ?${TOKEN_PARAM}=.`;
 
-function main(): number {
+async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
@@ -34,7 +34,7 @@ function main(): number {
     return 0;
   }
   try {
-    const config = parseConfig(cliEnvironment());
+    const config = parseConfig(await loadEnvironment());
     const lifetime = parseDurationSeconds(args.lifetime!);
     if (lifetime === undefined || lifetime < 60 || lifetime > config.jwt.maxLifetimeSec) {
       throw new ConfigError(`--lifetime must be between 60s and ${config.jwt.maxLifetimeSec}s (got "${args.lifetime}")`);
@@ -66,4 +66,4 @@ function main(): number {
   }
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -14,6 +14,25 @@ export const SUBPROTOCOL_PATTERN = /^rtcstats#\d+\.\d+$/;
 /** OpenAPI security scheme name of the API key (Authorization: Bearer <API key>). */
 export const API_KEY_SCHEME = 'api-key';
 
+/**
+ * Close reasons (with 1008) of a rejected handshake: one fixed short text per category, so a
+ * client learns what kind of problem it has and nothing of the server's configuration (library
+ * messages name the expected issuer and audience). The detail goes to the server log only.
+ */
+export const REJECT_TOKEN_MISSING = 'rtcstats-token missing';
+export const REJECT_JWT_EXPIRED = 'jwt expired';
+export const REJECT_INVALID_SIGNATURE = 'invalid signature';
+export const REJECT_UNKNOWN_KID = 'unknown kid';
+export const REJECT_INVALID_TOKEN = 'invalid token';
+export type RejectReason =
+  | typeof REJECT_TOKEN_MISSING
+  | typeof REJECT_JWT_EXPIRED
+  | typeof REJECT_INVALID_SIGNATURE
+  | typeof REJECT_UNKNOWN_KID
+  | typeof REJECT_INVALID_TOKEN;
+/** Close reason (with 1008) for live connections authenticated by a key that was just revoked. */
+export const CLOSE_REASON_KEY_REVOKED = 'key revoked';
+
 // WebSocket close codes (RFC 6455, section 7.4.1) the collector sends.
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_PROTOCOL_ERROR = 1002;

@@ -4,10 +4,11 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { parseConfig } from './app-config.js';
 import { APP_CONFIG } from './app-config.token.js';
 import { ensureWritableDir } from './data-dir.js';
+import { ENV_FILE_OPTIONS } from './environment.js';
 
 @Global()
 @Module({
-  imports: [ConfigModule.forRoot({ envFilePath: '.env' })],
+  imports: [ConfigModule.forRoot(ENV_FILE_OPTIONS)],
   providers: [
     {
       provide: APP_CONFIG,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
-import { type ApiKey, MIN_SECRET_BYTES } from '../keyring/keyring.js';
+import { type ApiKey, DEFAULT_API_KEY_SCOPES, MIN_SECRET_BYTES } from '../keyring/keyring.js';
 import { DEFAULT_TABLE } from '../metadata/schema.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
@@ -65,6 +65,8 @@ export interface AppConfig {
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** Serve the OpenAPI description and UI at /docs (it holds no secret). */
+  readonly docs: boolean;
   /** Where metadata goes: PostgreSQL when `url` is set, else `<dataDir>/rtcstats.sqlite`. */
   readonly database: {
     /** postgres:// connection string (holds a password: never logged). */
@@ -204,7 +206,7 @@ class Reader {
       const digest = crypto.createHash('sha256').update(key).digest('hex');
       if (seen.has(digest)) throw new ConfigError(`${name}: key ${i + 1} repeats an earlier key`);
       seen.add(digest);
-      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8') };
+      return { id: `${name}[${i + 1}]`, key: Buffer.from(key, 'utf8'), scopes: DEFAULT_API_KEY_SCOPES };
     });
   }
 
@@ -297,6 +299,7 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       ackIntervalMs: r.duration('RTCSTATS_JITSI_ACK_INTERVAL', 10, 1, 300) * 1000,
     },
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+    docs: r.bool('RTCSTATS_DOCS', true),
     database: parseDatabase(r, cwd),
     s3: parseS3(r),
     analysis: parseAnalysis(r),

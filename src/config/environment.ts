@@ -1,15 +1,15 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import util from 'node:util';
+import { ConfigModule, type ConfigModuleOptions } from '@nestjs/config';
 
 import type { EnvReader } from './app-config.js';
 
+/** How the server's ConfigModule reads `.env` in the working directory; variables already set win. */
+export const ENV_FILE_OPTIONS: ConfigModuleOptions = { envFilePath: '.env' };
+
 /**
- * Environment for command-line tools: process.env over an optional .env in the working
- * directory, the same precedence the server's ConfigModule uses.
+ * Environment for command-line tools: `.env` loaded by the same ConfigModule call the server
+ * makes, so a setting means the same to `npm start` and to `npm run keys`.
  */
-export function cliEnvironment(cwd = process.cwd()): EnvReader {
-  const file = path.join(cwd, '.env');
-  const fromFile = fs.existsSync(file) ? util.parseEnv(fs.readFileSync(file, 'utf8')) : {};
-  return (name) => process.env[name] ?? fromFile[name];
+export async function loadEnvironment(): Promise<EnvReader> {
+  await ConfigModule.forRoot(ENV_FILE_OPTIONS);
+  return (name) => process.env[name];
 }

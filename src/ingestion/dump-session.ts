@@ -2,6 +2,7 @@ import fs from 'node:fs';
 
 import type { WebSocket } from 'ws';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import { CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA } from '../common/protocol.constants.js';
 import type { DumpRecord } from '../metadata/metadata.store.js';
 import type { ConnectionInfo } from './connection-info.js';
@@ -140,7 +141,7 @@ export class DumpSession {
   private open(): fs.WriteStream {
     const out = fs.createWriteStream(this.options.file, {
       flags: 'wx',
-      mode: 0o640,
+      mode: DATA_FILE_MODE,
       highWaterMark: this.options.writeBufferBytes,
     });
     out.on('error', (err) => {

@@ -1,13 +1,13 @@
-import type { IncomingMessage, Server } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 import type { INestApplicationContext } from '@nestjs/common';
-import { AbstractWsAdapter } from '@nestjs/websockets';
-import { WebSocketServer } from 'ws';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { WebSocketServer } from 'ws';
 
+import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.constants.js';
 import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 
 /**
@@ -22,48 +22,63 @@ export function selectSubprotocol(offered: Set<string>): string | false {
   return selectJitsiSubprotocol(offered) ?? false;
 }
 
+type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 /**
- * WebSocket adapter for the rtcstats gateway. Unlike the stock WsAdapter it upgrades on every
- * path of the HTTP server (rtcstats.js apps connect on arbitrary paths), echoes the rtcstats
- * subprotocol, and binds no per-message pipeline: the gateway's sessions read frames directly,
- * so a frame costs no JSON parse, observable or promise.
+ * @nestjs/platform-ws's WsAdapter for the rtcstats gateway, changed where the protocol needs it:
+ * it upgrades on every path of the HTTP server (rtcstats.js apps connect on arbitrary paths; the
+ * stock adapter accepts one exact path), echoes the rtcstats subprotocol, and binds no per-message
+ * pipeline (the gateway's sessions read frames directly, so a frame costs no JSON parse,
+ * observable or promise). Client socket errors are the gateway's to log (at debug: a client's
+ * garbage must not flood the error log).
  */
-export class RtcstatsWsAdapter extends AbstractWsAdapter {
-  private upgradeListener: ((req: IncomingMessage, socket: Duplex, head: Buffer) => void) | undefined;
+export class RtcstatsWsAdapter extends WsAdapter {
+  private upgrade: { server: http.Server; listener: UpgradeListener } | undefined;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
   }
 
-  override create(): WebSocketServer {
+  override create(port: number, options: Record<string, unknown> & { path?: string } = {}): WebSocketServer {
     const config = this.app.get<AppConfig>(APP_CONFIG);
-    const wss = new WebSocketServer({
-      noServer: true,
+    return super.create(port, {
+      ...options,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: config.maxPayload,
       handleProtocols: selectSubprotocol,
-    });
-    const server: Server = this.httpServer;
-    this.upgradeListener = (req, socket, head) => {
+    }) as WebSocketServer;
+  }
+
+  /** One upgrade listener that hands every path to the gateway's server. */
+  protected override ensureHttpServerExists(port: number, httpServer = http.createServer()): http.Server | undefined {
+    if (this.httpServersRegistry.has(port)) return undefined;
+    this.httpServersRegistry.set(port, httpServer);
+    const listener: UpgradeListener = (req, socket, head) => {
+      const wss = this.wsServersRegistry.get(port)?.[0] as WebSocketServer | undefined;
+      if (wss === undefined) {
+        socket.destroy();
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     };
-    server.on('upgrade', this.upgradeListener);
-    return wss;
+    httpServer.on('upgrade', listener);
+    this.upgrade = { server: httpServer, listener };
+    return httpServer;
+  }
+
+  override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    server.on('error', (err) => this.logger.error(err));
+    return server;
   }
 
   override bindMessageHandlers(): void {
     // Frames are consumed by DumpSession listeners; the gateway declares no message handlers.
   }
 
-  override async close(wss: WebSocketServer): Promise<void> {
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
-  }
-
   override async dispose(): Promise<void> {
-    if (this.upgradeListener !== undefined) {
-      (this.httpServer as Server).off('upgrade', this.upgradeListener);
-      this.upgradeListener = undefined;
-    }
+    this.upgrade?.server.off('upgrade', this.upgrade.listener);
+    this.upgrade = undefined;
+    await super.dispose();
   }
 }

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 
@@ -8,7 +7,8 @@ import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '
 import type { WebSocket } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
-import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from '../common/protocol.constants.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
+import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
@@ -24,11 +24,6 @@ import { DumpSession, type FrameTransform } from './dump-session.js';
 
 const WRITE_BUFFER_BYTES = 256 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
-
-/** A close reason must fit in 123 bytes; keep ours short and ASCII. */
-function closeReason(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
-}
 
 @WebSocketGateway()
 export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
@@ -52,7 +47,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.workDir = path.join(config.dataDir, 'work');
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;
-    fs.mkdirSync(this.workDir, { recursive: true });
+    makeDataDir(this.workDir);
   }
 
   afterInit(): void {
@@ -70,7 +65,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
       // No message listener: whatever a rejected client sent is discarded, never stored.
-      ws.close(CLOSE_POLICY_VIOLATION, closeReason(decision.reason));
+      ws.close(CLOSE_POLICY_VIOLATION, decision.reason);
       ws.resume();
       return;
     }
@@ -107,7 +102,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     let closed = 0;
     for (const s of this.sessions) {
       if (s.info.kid !== null && revoked.has(s.info.kid)) {
-        s.close(CLOSE_POLICY_VIOLATION, 'key revoked');
+        s.close(CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED);
         closed++;
       }
     }

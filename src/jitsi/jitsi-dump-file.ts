@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import type { LineSink } from './jitsi-session.js';
 
 /**
@@ -35,7 +36,7 @@ export class JitsiDumpFile implements LineSink {
   }
 
   private open(): fs.WriteStream {
-    const out = fs.createWriteStream(this.file, { flags: 'wx', mode: 0o640, highWaterMark: this.bufferBytes });
+    const out = fs.createWriteStream(this.file, { flags: 'wx', mode: DATA_FILE_MODE, highWaterMark: this.bufferBytes });
     out.on('error', (err) => {
       if (this.errorValue !== undefined) return;
       this.errorValue = err;

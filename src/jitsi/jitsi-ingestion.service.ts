@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 
@@ -7,6 +6,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModu
 import type { WebSocket } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
+import { makeDataDir } from '../common/file-modes.js';
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
@@ -63,7 +63,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     keyring: KeyringService,
   ) {
     this.workDir = path.join(config.dataDir, 'work');
-    fs.mkdirSync(this.workDir, { recursive: true });
+    makeDataDir(this.workDir);
     keyring.onChange((next) => this.closeRevoked(next));
     this.registry = new ResumeRegistry<SessionHandle>(config.jitsi.resumeGraceMs, realTimers, (handle) => {
       const last = handle.session.stats.disconnects;

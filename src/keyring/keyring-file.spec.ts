@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 
 import { generateKeyringSpec, KeyringError, type KeyringFileSpec } from './keyring.js';
 import { readKeyringFile, writeKeyringFileAtomic } from './keyring-file.js';
@@ -27,8 +27,15 @@ function refuses(fn: () => unknown, message: RegExp): void {
   });
 }
 
+const made: string[] = [];
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
+  made.push(dir);
+  return dir;
 }
 
 describe('readKeyringFile and writeKeyringFileAtomic', () => {
@@ -87,5 +94,67 @@ describe('readKeyringFile and writeKeyringFileAtomic', () => {
     refuses(() => readKeyringFile(file).spec, /keyring\.json: not valid JSON/);
     fs.writeFileSync(file, JSON.stringify({ keys: [{ kid: 'a', secret: SECRET_A, state: 'previous' }] }));
     refuses(() => readKeyringFile(file).spec, /keyring\.json: exactly one key must be "current" \(found 0\)/);
+  });
+});
+
+describe('readKeyringFile error messages never quote the file', () => {
+  // Distinctive, so any 6-character fragment of it in a message is a leak, not a coincidence.
+  const SECRET = 'Zq8W-s3cr3t-Jx7vKp2mYt9LbR4nHd6FgC1eUa5o';
+  const fragments = (s: string) => Array.from({ length: s.length - 5 }, (_, i) => s.slice(i, i + 6));
+  const key = (fields: string) => `{"keys": [{${fields}}]}`;
+  const ok = `"kid": "a", "secret": "${SECRET_A}", "state": "current"`;
+  /** [what, file content with SECRET in the faulty region, what the message must say]. */
+  const faults: [string, string, RegExp][] = [
+    ['unquoted secret', key(`"kid": "a", "secret": ${SECRET}, "state": "current"`), /not valid JSON \(syntax error at line 1, column 34\)$/],
+    ['unquoted secret on line 3', `{\n  "keys": [\n    {"kid": "a", "secret": ${SECRET}}\n  ]\n}`, /not valid JSON \(syntax error at line 3, column 28\)$/],
+    ['single-quoted secret', key(`"kid": "a", "secret": '${SECRET}'`), /not valid JSON \(syntax error at line 1, column 34\)$/],
+    ['control character inside the secret', key(`"kid": "a", "secret": "${SECRET.slice(0, 20)}\t${SECRET.slice(20)}"`), /line 1, column 55\)$/],
+    ['bad escape inside the secret', key(`"kid": "a", "secret": "${SECRET.slice(0, 20)}\\x${SECRET.slice(20)}"`), /line 1, column 56\)$/],
+    ['missing comma after the secret', key(`"kid": "a", "secret": "${SECRET}" "state": "current"`), /syntax error at line 1, column \d+\)$/],
+    ['file cut inside the secret', key(`"kid": "a", "secret": "${SECRET}`).slice(0, 60), /syntax error at line 1, column 61\)$/],
+    ['secret after the end', `${key(ok)} ${SECRET}`, /syntax error at line 1, column \d+\)$/],
+    ['secret as the whole file', JSON.stringify(SECRET), /the keyring must be a JSON object/],
+    ['secret in state', key(`"kid": "a", "secret": "${SECRET_A}", "state": "${SECRET}"`), /key "a": state must be one of next, current, previous, revoked$/],
+    ['secret in notAfter', key(`${ok}, "notAfter": "${SECRET}"`), /key "a": notAfter must be an ISO 8601 time$/],
+    ['secret in kid', key(`"kid": "${SECRET}/x", "secret": "${SECRET_A}", "state": "current"`), /keys\[0\]: kid must match/],
+    ['secret as a number', key(`"kid": "a", "secret": 12345678901234567890123456789012345678, "state": "current"`), /key "a": secret must be a string/],
+    ['short secret', key(`"kid": "a", "secret": "${SECRET.slice(0, 20)}", "state": "current"`), /key "a": secret is 20 bytes, at least 32/],
+    ['API key in the id', `{"keys": [{${ok}}], "apiKeys": [{"id": "${SECRET}/x", "key": "${API_KEY}"}]}`, /apiKeys\[0\]: id must match/],
+    ['short API key', `{"keys": [{${ok}}], "apiKeys": [{"id": "b", "key": "${SECRET.slice(0, 20)}"}]}`, /API key "b": secret is 20 bytes/],
+    ['apiKeys not an array', `{"keys": [{${ok}}], "apiKeys": "${SECRET}"}`, /"apiKeys" must be an array/],
+    ['keys not an array', `{"keys": "${SECRET}"}`, /"keys" must be a non-empty array/],
+  ];
+  for (const [what, content, message] of faults) {
+    it(what, () => {
+      const dir = tempDir();
+      try {
+        const file = path.join(dir, 'keyring.json');
+        fs.writeFileSync(file, content);
+        assert.ok(content.includes(SECRET.slice(0, 20)) || /number/.test(what), 'the fixture holds the secret');
+        assert.throws(
+          () => readKeyringFile(file),
+          (err: unknown) => {
+            assert.ok(err instanceof KeyringError, `expected KeyringError, got ${String(err)}`);
+            assert.ok(err.message.startsWith(`keyring file ${file}: `), err.message);
+            assert.match(err.message, message);
+            const leaked = fragments(SECRET).find((f) => err.message.includes(f));
+            assert.equal(leaked, undefined, `message quotes the secret: ${err.message}`);
+            assert.ok(!err.message.includes('1234567890123'), 'message quotes the number');
+            return true;
+          },
+        );
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('names the file and the errno when it cannot read it', () => {
+    const dir = tempDir();
+    try {
+      refuses(() => readKeyringFile(dir), /^keyring file .*: cannot read \(EISDIR\)$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { jsonSyntaxErrorOffset, positionOf } from '../common/json-syntax.js';
 import { buildKeyring, type Keyring, KeyringError, type KeyringFileSpec } from './keyring.js';
 
 /** A keyring file as read: the raw spec (what the keys CLI edits) and the validated snapshot. */
@@ -24,8 +25,11 @@ export function readKeyringFile(file: string): KeyringFile {
   let spec: unknown;
   try {
     spec = JSON.parse(text);
-  } catch (err) {
-    throw new KeyringError(`keyring file ${file}: not valid JSON (${(err as Error).message})`);
+  } catch {
+    // Never the parser's message: V8 quotes the text around the fault, which may be a secret.
+    const offset = jsonSyntaxErrorOffset(text);
+    const where = offset === -1 ? '' : (({ line, column }) => ` (syntax error at line ${line}, column ${column})`)(positionOf(text, offset));
+    throw new KeyringError(`keyring file ${file}: not valid JSON${where}`);
   }
   try {
     return { spec: spec as KeyringFileSpec, keyring: buildKeyring(spec, file) };

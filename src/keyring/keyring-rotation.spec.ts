@@ -174,7 +174,9 @@ describe('API keys', () => {
     const added = addApiKey(base(), { id: 'backend-b', key: SECRET_C });
     assert.deepEqual(added.apiKeys?.map((a) => a.id), ['backend', 'backend-b']);
     assert.match(addApiKey(base(), { id: 'gen' }).apiKeys![1].key, /^[A-Za-z0-9_-]{43}$/);
-    assert.deepEqual(removeApiKey(added, 'backend').apiKeys, [{ id: 'backend-b', key: SECRET_C }]);
+    assert.deepEqual(removeApiKey(added, 'backend').apiKeys, [{ id: 'backend-b', key: SECRET_C, scopes: ['tokens'] }]);
+    assert.deepEqual(addApiKey(base(), { id: 'ops', scopes: ['admin'] }).apiKeys![1].scopes, ['admin']);
+    refuses(() => addApiKey(base(), { id: 'ops', scopes: ['root'] }), /API key "ops": scopes must be a non-empty array of tokens, admin/);
     buildKeyring(added, 'test');
   });
 
@@ -205,7 +207,7 @@ describe('listKeys and describeChanges', () => {
 
   it('describes changes by kid and state only', () => {
     const lines = describeChanges(base(), retireKey(addApiKey(promoted, { id: 'new', key: SECRET_C }), 'a'));
-    assert.deepEqual(lines, ['removed a (current)', 'added b (current)', 'added API key new']);
+    assert.deepEqual(lines, ['removed a (current)', 'added b (current)', 'added API key new (tokens)']);
     const immediate = promoteKey(introduceKey(base(), { now: NOW, kid: 'b', secret: SECRET_B }), { now: NOW, overlapSeconds: 0 });
     assert.deepEqual(describeChanges(base(), immediate), [
       'changed a (current) -> a (previous, until 2026-11-28T12:00:00.000Z)',

@@ -1,4 +1,7 @@
 import {
+  type ApiKeyScope,
+  checkScopes,
+  DEFAULT_API_KEY_SCOPES,
   generateKid,
   generateSecret,
   KID_PATTERN,
@@ -111,21 +114,30 @@ export function revokeKey(spec: KeyringFileSpec, kid: string): KeyringFileSpec {
   );
 }
 
-/** Adds an API key for POST /tokens; several may be valid at once while backends move over. */
-export function addApiKey(spec: KeyringFileSpec, options: { id: string; key?: string }): KeyringFileSpec {
+/**
+ * Adds an API key (scopes default to tokens: POST /tokens); several may be valid at once while
+ * backends move over. The scopes are written out, so the file says what each key may do.
+ */
+export function addApiKey(spec: KeyringFileSpec, options: { id: string; key?: string; scopes?: readonly string[] }): KeyringFileSpec {
   const { id } = options;
   if (!KID_PATTERN.test(id)) throw new KeyringError(`API key id must match ${KID_PATTERN.source}`);
+  const scopes = [...checkScopes(options.scopes ?? DEFAULT_API_KEY_SCOPES, `API key "${id}"`)] as ApiKeyScope[];
   const apiKeys = spec.apiKeys ?? [];
   if (apiKeys.some((a) => a.id === id)) throw new KeyringError(`API key "${id}" already exists`);
   const key = options.key ?? generateSecret();
   checkUnusedSecret(spec, key);
-  return { ...spec, keys: spec.keys.map((k) => ({ ...k })), apiKeys: [...apiKeys.map((a) => ({ ...a })), { id, key }] };
+  return { ...spec, keys: spec.keys.map((k) => ({ ...k })), apiKeys: [...apiKeys.map((a) => ({ ...a })), { id, key, scopes }] };
 }
 
 export function removeApiKey(spec: KeyringFileSpec, id: string): KeyringFileSpec {
   const apiKeys = spec.apiKeys ?? [];
   if (!apiKeys.some((a) => a.id === id)) throw new KeyringError(`no API key with id "${id}"`);
   return { ...spec, keys: spec.keys.map((k) => ({ ...k })), apiKeys: apiKeys.filter((a) => a.id !== id).map((a) => ({ ...a })) };
+}
+
+/** An API key by id and scopes, e.g. `ops (admin)`. */
+export function describeApiKey(a: { id: string; scopes?: readonly string[] }): string {
+  return `${a.id} (${(a.scopes ?? DEFAULT_API_KEY_SCOPES).join(', ')})`;
 }
 
 export interface KeyListing {
@@ -162,6 +174,6 @@ export function describeChanges(before: KeyringFileSpec, after: KeyringFileSpec)
   const oldIds = new Set((before.apiKeys ?? []).map((a) => a.id));
   const newIds = new Set((after.apiKeys ?? []).map((a) => a.id));
   for (const id of oldIds) if (!newIds.has(id)) lines.push(`removed API key ${id}`);
-  for (const id of newIds) if (!oldIds.has(id)) lines.push(`added API key ${id}`);
+  for (const a of after.apiKeys ?? []) if (!oldIds.has(a.id)) lines.push(`added API key ${describeApiKey(a)}`);
   return lines;
 }

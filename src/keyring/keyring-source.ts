@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { makeDataDir } from '../common/file-modes.js';
 import type { AppConfig } from '../config/app-config.js';
 import { generateKeyringSpec, type Keyring, KeyringError, keyringFromSecrets } from './keyring.js';
 import { readKeyringFile } from './keyring-file.js';
@@ -38,7 +39,7 @@ export function loadKeyring(config: AppConfig, options: { generate: boolean }): 
     return { keyring: undefined, file: undefined, generated: false };
   }
   const spec = generateKeyringSpec(new Date());
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  makeDataDir(config.dataDir);
   // 'wx' so two instances starting on one data directory never overwrite each other's secret.
   fs.writeFileSync(file, JSON.stringify(spec, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
   return { keyring: readKeyringFile(file).keyring, file, generated: true };

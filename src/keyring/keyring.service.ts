@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 
 import type { AppConfig } from '../config/app-config.js';
@@ -59,6 +61,7 @@ export class KeyringService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   onApplicationBootstrap(): void {
+    if (this.file !== undefined) this.warnIfReadableByOthers(this.file);
     if (this.reloader === undefined) return;
     this.reloader.start();
     process.on('SIGHUP', this.onSighup);
@@ -81,6 +84,20 @@ export class KeyringService implements OnApplicationBootstrap, OnApplicationShut
   /** Re-reads the keyring file now (what SIGHUP does); false when there is no file or it is invalid. */
   reload(trigger = 'request'): boolean {
     return this.reloader?.reload(trigger) ?? false;
+  }
+
+  /** The file holds every signing secret: only the collector's user should read it. */
+  private warnIfReadableByOthers(file: string): void {
+    let mode: number;
+    try {
+      mode = fs.statSync(file).mode & 0o777;
+    } catch {
+      return; // gone since it was read: the reloader reports that
+    }
+    if ((mode & 0o044) === 0) return;
+    this.logger.warn(
+      `Keyring file ${file} is readable by group or others (mode 0${mode.toString(8)}): chmod 600 it (Kubernetes: defaultMode 0400)`,
+    );
   }
 
   private swap(next: Keyring, trigger: string): void {

@@ -52,6 +52,21 @@ describe('Keyring', () => {
     assert.throws(() => buildKeyring({ keys: [{ kid: 'a', secret, state: 'current' }] }, 't'), (e: Error) => !e.message.includes(secret));
   });
 
+  it('gives API keys scopes: tokens by default, admin only when listed, nothing unknown', () => {
+    const key = (extra: object) => ({ keys: [{ kid: 'a', secret: S1, state: 'current' }], apiKeys: [{ id: 'x', key: S2, ...extra }] });
+    assert.deepEqual(buildKeyring(key({}), 't').apiKeys[0].scopes, ['tokens']);
+    assert.deepEqual(buildKeyring(key({ scopes: ['admin'] }), 't').apiKeys[0].scopes, ['admin']);
+    assert.deepEqual(buildKeyring(key({ scopes: ['tokens', 'admin'] }), 't').apiKeys[0].scopes, ['tokens', 'admin']);
+    for (const scopes of [['root'], 'admin', [1], ['tokens', 'Admin'], []]) {
+      assert.throws(
+        () => buildKeyring(key({ scopes }), 't'),
+        (e: Error) => e instanceof KeyringError && /^API key "x": scopes must be a non-empty array of tokens, admin$/.test(e.message),
+        JSON.stringify(scopes),
+      );
+    }
+    assert.deepEqual(keyringFromSecrets(S1, [], undefined).apiKeys, []);
+  });
+
   it('builds an environment keyring with derived, stable kids', () => {
     const k = keyringFromSecrets(S1, [S2], S3);
     assert.equal(k.current?.kid, deriveKid(S1));

@@ -11,10 +11,16 @@ export const KEY_STATES: readonly KeyState[] = ['next', 'current', 'previous', '
 export const MIN_SECRET_BYTES = 32;
 export const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+/** What an API key may call: `tokens` POST /tokens, `admin` the admin routes (key status). */
+export type ApiKeyScope = 'tokens' | 'admin';
+export const API_KEY_SCOPES: readonly ApiKeyScope[] = ['tokens', 'admin'];
+/** Scopes of an API key that lists none, and of keys from RTCSTATS_API_KEYS. */
+export const DEFAULT_API_KEY_SCOPES: readonly ApiKeyScope[] = ['tokens'];
+
 /** The JSON shape of a keyring file (and of the keyring generated on first start). */
 export interface KeyringFileSpec {
   keys: { kid: string; secret: string; state: KeyState; notAfter?: string }[];
-  apiKeys?: { id: string; key: string }[];
+  apiKeys?: { id: string; key: string; scopes?: ApiKeyScope[] }[];
 }
 
 export interface KeyringKey {
@@ -29,6 +35,16 @@ export interface KeyringKey {
 export interface ApiKey {
   readonly id: string;
   readonly key: Buffer;
+  readonly scopes: readonly ApiKeyScope[];
+}
+
+/** Validates an API key's scopes (absent: the default); the message names the key, never a value. */
+export function checkScopes(scopes: unknown, what: string): readonly ApiKeyScope[] {
+  if (scopes === undefined) return DEFAULT_API_KEY_SCOPES;
+  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => API_KEY_SCOPES.includes(s))) {
+    throw new KeyringError(`${what}: scopes must be a non-empty array of ${API_KEY_SCOPES.join(', ')}`);
+  }
+  return [...new Set(scopes as ApiKeyScope[])];
 }
 
 /**
@@ -125,7 +141,8 @@ export function buildKeyring(spec: unknown, source: string): Keyring {
     if (seen.has(e.kid)) throw new KeyringError(`duplicate kid "${e.kid}"`);
     seen.add(e.kid);
     if (!KEY_STATES.includes(e.state as KeyState)) {
-      throw new KeyringError(`${what}: state must be one of ${KEY_STATES.join(', ')} (got ${JSON.stringify(e.state)})`);
+      // Not the value: a misplaced secret would be quoted.
+      throw new KeyringError(`${what}: state must be one of ${KEY_STATES.join(', ')}`);
     }
     let notAfter: number | undefined;
     if (e.notAfter !== undefined) {
@@ -149,7 +166,8 @@ export function buildKeyring(spec: unknown, source: string): Keyring {
       }
       if (ids.has(a.id)) throw new KeyringError(`duplicate API key id "${a.id}"`);
       ids.add(a.id);
-      apiKeyList.push({ id: a.id, key: Buffer.from(checkSecret(a.key, `API key "${a.id}"`), 'utf8') });
+      const what = `API key "${a.id}"`;
+      apiKeyList.push({ id: a.id, key: Buffer.from(checkSecret(a.key, what), 'utf8'), scopes: checkScopes(a.scopes, what) });
     });
   }
   return new Keyring(built, apiKeyList, source, fingerprintOf(spec as KeyringFileSpec));
@@ -183,10 +201,10 @@ export function generateKid(now: Date): string {
   return `k-${now.toISOString().slice(0, 10)}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
-/** A fresh keyring spec for first start: one current key and one API key. */
+/** A fresh keyring spec for first start: one current key and one API key that may mint tokens and read key status. */
 export function generateKeyringSpec(now: Date): KeyringFileSpec {
   return {
     keys: [{ kid: generateKid(now), secret: generateSecret(), state: 'current' }],
-    apiKeys: [{ id: 'default', key: generateSecret() }],
+    apiKeys: [{ id: 'default', key: generateSecret(), scopes: ['tokens', 'admin'] }],
   };
 }

@@ -1,7 +1,7 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { ApiKeyGuard, forbiddenMessage, RequireScope } from '../auth/api-key.guard.js';
 import { KeyUsage } from '../auth/key-usage.js';
 import { API_KEY_SCHEME } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
@@ -26,6 +26,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 @ApiBearerAuth(API_KEY_SCHEME)
 @Controller('admin/keys')
 @UseGuards(ApiKeyGuard)
+@RequireScope('admin')
 export class KeysController {
   constructor(
     private readonly keyring: KeyringService,
@@ -44,6 +45,7 @@ export class KeysController {
     },
   })
   @ApiUnauthorizedResponse({ description: 'Missing or wrong API key.' })
+  @ApiForbiddenResponse({ description: forbiddenMessage('admin') })
   status() {
     const now = Date.now();
     const keyring = this.keyring.get();

@@ -4,10 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
+import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-metadata.store.js';
-import { DEFAULT_TABLE } from './schema.js';
 import { migrateToLatest } from './migrations.js';
-import type { Database as Schema } from './schema.js';
+import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(
@@ -15,7 +15,9 @@ export async function openSqliteMetadataStore(
   options: KyselyMetadataStoreOptions = { table: DEFAULT_TABLE, hostIdentifier: null },
   onMigrated?: (applied: string[]) => void,
 ): Promise<KyselyMetadataStore> {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDataDir(path.dirname(file));
+  // SQLite would create the file 0644; created here first, it gives -wal and -shm the same mode as the database.
+  fs.closeSync(fs.openSync(file, 'a', DATA_FILE_MODE));
   const sqlite = new Database(file);
   // WAL lets readers (operators' queries) run while the collector writes.
   sqlite.pragma('journal_mode = WAL');

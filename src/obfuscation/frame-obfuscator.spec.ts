@@ -209,3 +209,51 @@ describe('frames that are not JSON', () => {
     }
   });
 });
+
+describe('every method that can carry an address (spec/stats-encoding.md table A, plain names, others)', () => {
+  const EXTERNAL = '203.0.113.7';
+  const MASKED = '203.0.113.x';
+
+  it('onicecandidateerror: the local address (and a legacy hostCandidate) masked, the STUN/TURN url kept', () => {
+    for (const method of ['21', '"onicecandidateerror"']) {
+      const frame = `[${method},"PC_0",{"address":"${EXTERNAL}","port":54321,"url":"stun:198.51.100.9:3478","errorCode":701,"errorText":"STUN binding request timed out."},5]`;
+      assert.equal(run(frame), frame.replace(EXTERNAL, MASKED), method);
+      const legacy = `[${method},"PC_0",{"hostCandidate":"${EXTERNAL}:54321","url":"turn:198.51.100.9:3478","errorCode":701},5]`;
+      assert.equal(run(legacy), legacy.replace(EXTERNAL, MASKED), `${method} hostCandidate`);
+      const v6 = `[${method},"PC_0",{"address":"${HOST_V6}","port":1,"url":"stun:s.example:3478"},5]`;
+      assert.equal(run(v6), v6.replace(HOST_V6, MASKED_V6), `${method} IPv6`);
+    }
+  });
+
+  it('getStats from older clients (method 1) like "g"', () => {
+    const frame = `[1,"PC_0",{"3":{"type":7,"134":"${EXTERNAL}","136":"host","135":5000}},7]`;
+    assert.equal(run(frame), frame.replace(EXTERNAL, MASKED));
+  });
+
+  it('failure callbacks and methods outside the table get the text scan', () => {
+    const frames = [
+      `[16,"PC_0","OperationError: Failed to add candidate:1 1 udp 2122260223 ${EXTERNAL} 50000 typ host",3]`,
+      `["addIceCandidateOnFailure","PC_0","candidate ${EXTERNAL} refused",3]`,
+      `[65,null,"NotAllowedError ${EXTERNAL}",3]`,
+      `["logs",null,"ICE failed for ${EXTERNAL}",3]`,
+      `[":app-event",null,{"peer":"${EXTERNAL}"},3]`,
+      `["connectionInfo",null,{"remote":"${EXTERNAL}"},3]`,
+      `[99,"PC_0",{"x":"${EXTERNAL}"},3]`,
+      `[{"weird":"${EXTERNAL}"},null,null,3]`,
+    ];
+    for (const frame of frames) assert.equal(run(frame), frame.replace(EXTERNAL, MASKED), frame);
+  });
+
+  it('keeps methods whose values hold no client address byte-identical (TURN servers in a configuration stay)', () => {
+    const frames = [
+      `[39,"PC_0",{"iceServers":[{"urls":["turn:198.51.100.9:3478?transport=udp"]}]},25]`,
+      `["setConfiguration","PC_0",{"iceServers":[{"urls":"stun:198.51.100.9:3478"}]},25]`,
+      `[23,"PC_0","have-local-offer",2]`,
+      `[66,null,[{"kind":"audioinput","label":"Mic 12:34:56"}],1]`,
+    ];
+    for (const frame of frames) {
+      const input = Buffer.from(frame);
+      assert.equal(obfuscateFrame(input), input, frame);
+    }
+  });
+});

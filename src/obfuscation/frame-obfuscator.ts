@@ -6,13 +6,35 @@
 import { maskAddressesInText, obfuscateAddress } from './ip-address.js';
 import { applyEdits, type Edit, elements, type Member, members, removeMembers, skipWhitespace } from './json-spans.js';
 
-// Compressed ids of rtcstats#5.0, and the plain names a client sends with compression off.
+// Methods by what their value can hold (spec/stats-encoding.md table A: compressed ids of
+// rtcstats#5.0, and the plain names a client sends with compression off or Jitsi's client sends).
 const CANDIDATE_METHODS = new Set<unknown>([10, 20, 'addIceCandidate', 'onicecandidate']);
 const SDP_METHODS = new Set<unknown>([
   3, 5, 6, 7, 8,
   'createOfferOnSuccess', 'createAnswerOnSuccess', 'setLocalDescription', 'setLocalDescriptionOnSuccess', 'setRemoteDescription',
 ]);
-const STATS_METHODS = new Set<unknown>(['g', 'getStats', 'getstats']);
+const STATS_METHODS = new Set<unknown>(['g', 1, 'getStats', 'getstats']);
+/** RTCPeerConnectionIceErrorEvent: `address` is the local candidate's; `url` the STUN/TURN server's (kept, as relay addresses are). */
+const ICE_ERROR_METHODS = new Set<unknown>([21, 'onicecandidateerror']);
+/**
+ * Methods whose values hold ids, states, options, track and device info, or an RTCConfiguration
+ * (whose iceServers are STUN/TURN servers, kept like relay candidates): never a client address.
+ * Every other method (the ...OnFailure callbacks, whose error text may quote a candidate, custom
+ * `:events`, Jitsi's extra methods, anything unknown) gets the text scan.
+ */
+const ADDRESS_FREE_METHODS = new Set<unknown>([
+  2, 'createOffer', 4, 'createAnswer', 9, 'setRemoteDescriptionOnSuccess', 11, 'addIceCandidateOnSuccess',
+  22, 'ontrack', 23, 'onsignalingstatechange', 24, 'oniceconnectionstatechange', 25, 'onconnectionstatechange',
+  26, 'onicegatheringstatechange', 27, 'onnegotiationneeded', 28, 'ondatachannel',
+  30, 'addTrack', 31, 'addTrackOnSuccess', 32, 'addTransceiver', 33, 'addTransceiverOnSuccess', 34, 'removeTrack',
+  35, 'createDataChannel', 36, 'close', 37, 'restartIce', 38, 'setConfiguration', 39, 'create', 40, 'constraints',
+  41, 'setCodecPreferences', 42, 'setHeaderExtensionsToNegotiate', 50, 'setParameters', 51, 'replaceTrack',
+  60, 'navigator.mediaDevices.getUserMedia', 61, 'navigator.mediaDevices.getUserMediaOnSuccess',
+  63, 'navigator.mediaDevices.getDisplayMedia', 64, 'navigator.mediaDevices.getDisplayMediaOnSuccess',
+  66, 'navigator.mediaDevices.enumerateDevices', 67, 'navigator.mediaDevices.ondevicechange',
+  70, 'MediaStreamTrack.stop', 71, 'MediaStreamTrack.applyConstraints', 72, 'MediaStreamTrack.onended',
+  73, 'MediaStreamTrack.onmute', 74, 'MediaStreamTrack.onunmute', 80, 'HTMLMediaElement.resize',
+]);
 
 // getStats report keys, compressed and plain.
 const ADDRESS_KEYS = new Set(['134', 'address']);
@@ -31,7 +53,7 @@ const REMOVED_KEY = 'ip';
 // check costs about a quarter of ADDRESS_HINT on the same frames.
 const ADDRESS_HINT = /\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:|\\u00[2-6]/;
 // The stats shortcut applies only where the value is a report object, as clients send it.
-const STATS_FRAME = /^\s*\[\s*"(?:g|getStats|getstats)"\s*,\s*(?:"[^"\\]*"|null)\s*,\s*\{/;
+const STATS_FRAME = /^\s*\[\s*(?:"(?:g|getStats|getstats)"|1)\s*,\s*(?:"[^"\\]*"|null)\s*,\s*\{/;
 const STATS_KEY_HINT = /"(?:134|141|ip|address|relatedAddress)"|\\u/;
 const STATS_KEYS = new RegExp(STATS_KEY_HINT.source, 'g');
 
@@ -133,6 +155,21 @@ function rewriteStats(text: string): string {
   return applyEdits(text, edits);
 }
 
+/** onicecandidateerror: `address` as an address, `url` kept, every other string member (a legacy `hostCandidate`, `errorText`) scanned. */
+function rewriteIceError(text: string): string {
+  const value = valueSpan(text);
+  if (text[value.start] !== '{') return maskAddressesInText(text);
+  const edits: Edit[] = [];
+  for (const m of members(text, value.start)) {
+    if (m.key === 'url') continue;
+    const raw = text.slice(m.start, m.end);
+    const old: unknown = m.key === 'address' ? JSON.parse(raw) : undefined;
+    const next = typeof old === 'string' ? JSON.stringify(obfuscateAddress(old)) : maskAddressesInText(raw);
+    if (next !== raw) edits.push({ start: m.start, end: m.end, replacement: next });
+  }
+  return applyEdits(text, edits);
+}
+
 /**
  * Most SDPs and candidates need no change (Chrome's SDP already says 0.0.0.0): decide that on the
  * value already parsed and skip locating spans. Only when the field occurs once, so a duplicate
@@ -159,7 +196,9 @@ function rewrite(text: string): string {
   if (CANDIDATE_METHODS.has(method)) return rewriteFieldIfNeeded(text, frame[2], 'candidate', obfuscateCandidate);
   if (SDP_METHODS.has(method)) return rewriteFieldIfNeeded(text, frame[2], 'sdp', obfuscateSdp);
   if (STATS_METHODS.has(method)) return rewriteStats(text);
-  return text;
+  if (ICE_ERROR_METHODS.has(method)) return rewriteIceError(text);
+  if (ADDRESS_FREE_METHODS.has(method)) return text;
+  return maskAddressesInText(text);
 }
 
 /** The FrameTransform: the same Buffer when nothing changes, else the rewritten text. */

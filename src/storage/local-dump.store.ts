@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
+import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import type { DumpStore } from './dump-store.js';
 
 /**
@@ -14,7 +15,7 @@ export class LocalDumpStore implements DumpStore {
     private readonly dir: string,
     private readonly gzipLevel = 1,
   ) {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDataDir(dir);
   }
 
   async store(id: string, file: string): Promise<string> {
@@ -25,7 +26,7 @@ export class LocalDumpStore implements DumpStore {
     );
     if (exists) return target;
     const temp = `${target}.partial`;
-    const out = fs.createWriteStream(temp, { flags: 'w', mode: 0o640 });
+    const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
     await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
     const handle = await fs.promises.open(temp, 'r');
     try {

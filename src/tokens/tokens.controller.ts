@@ -4,6 +4,7 @@ import {
   ApiBearerAuth,
   ApiBody,
   ApiCreatedResponse,
+  ApiForbiddenResponse,
   ApiOperation,
   ApiPayloadTooLargeResponse,
   ApiServiceUnavailableResponse,
@@ -14,7 +15,7 @@ import {
 } from '@nestjs/swagger';
 
 import { API_KEY_SCHEME } from '../common/protocol.constants.js';
-import { ApiKeyGuard, NO_API_KEY_MESSAGE, UNAUTHORIZED_MESSAGE } from '../auth/api-key.guard.js';
+import { ApiKeyGuard, forbiddenMessage, NO_API_KEY_MESSAGE, RequireScope, UNAUTHORIZED_MESSAGE } from '../auth/api-key.guard.js';
 import { CreateTokenDto } from './dto/create-token.dto.js';
 import { TokenResponseDto } from './dto/token-response.dto.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
@@ -30,6 +31,7 @@ const error = (statusCode: number, error: string, message: string | string[]) =>
 @Controller('tokens')
 // Order matters: authenticate, then rate-limit per key, then look at the body.
 @UseGuards(ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard)
+@RequireScope('tokens')
 @UsePipes(
   new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, stopAtFirstError: true, transform: true }),
 )
@@ -61,6 +63,7 @@ export class TokensController {
     description: 'Missing or wrong API key (one answer for every cause). Sent with WWW-Authenticate: Bearer.',
     ...error(401, 'Unauthorized', UNAUTHORIZED_MESSAGE),
   })
+  @ApiForbiddenResponse({ description: 'The API key lacks the "tokens" scope.', ...error(403, 'Forbidden', forbiddenMessage('tokens')) })
   @ApiPayloadTooLargeResponse({ description: 'Body over 4 KB.', ...error(413, 'Payload Too Large', 'request entity too large') })
   @ApiUnsupportedMediaTypeResponse({
     description: 'The body is not application/json.',

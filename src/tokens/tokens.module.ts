@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 
-import { ApiKeyGuard } from '../auth/api-key.guard.js';
+import { AuthModule } from '../auth/auth.module.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { CLOCK } from './clock.js';
@@ -11,6 +11,7 @@ import { TokensService } from './tokens.service.js';
 
 @Module({
   imports: [
+    AuthModule,
     ThrottlerModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
@@ -21,6 +22,6 @@ import { TokensService } from './tokens.service.js';
     }),
   ],
   controllers: [TokensController],
-  providers: [TokensService, ApiKeyGuard, ApiKeyThrottlerGuard, JsonBodyGuard, { provide: CLOCK, useValue: Date.now }],
+  providers: [TokensService, ApiKeyThrottlerGuard, JsonBodyGuard, { provide: CLOCK, useValue: Date.now }],
 })
 export class TokensModule {}

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { BadRequestException, ServiceUnavailableException } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 
+import { PerKeyJwt } from '../auth/per-key-jwt.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { parseConfig } from '../config/app-config.js';
 import { buildKeyring, type Keyring } from '../keyring/keyring.js';
@@ -19,7 +20,7 @@ function setup(env: Record<string, string> = {}) {
   const config = parseConfig((name) => env[name], '/srv');
   let keyring: Keyring | undefined = buildKeyring({ keys: [{ kid: 'A', secret: A, state: 'current' }] }, 'test');
   const keyringService = { get: () => keyring } as KeyringService;
-  const service = new TokensService(config, keyringService, () => NOW);
+  const service = new TokensService(config, keyringService, () => NOW, new PerKeyJwt());
   return { service, setKeyring: (k: Keyring | undefined) => (keyring = k), keyring: () => keyring, config };
 }
 
@@ -66,7 +67,7 @@ describe('TokensService', () => {
     const second = service.create({});
     assert.equal(second.kid, 'B');
     assert.equal(jwt.decode(second.token, { complete: true })!.header.kid, 'B');
-    const verifier = new TokenVerifier(() => promoted, { clockToleranceSec: 30, maxLifetimeSec: 86400 }, () => NOW);
+    const verifier = new TokenVerifier(() => promoted, { jwt: new PerKeyJwt(), clockToleranceSec: 30, maxLifetimeSec: 86400 }, () => NOW);
     assert.equal(verifier.verify(first.token).ok, true, 'the old token still verifies with the previous key');
     assert.equal(verifier.verify(second.token).ok, true);
   });

@@ -4,11 +4,12 @@ import { TOKEN_PARAM } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { parseDurationSeconds } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { PerKeyJwt } from '../auth/per-key-jwt.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { CLOCK, type Clock } from './clock.js';
 import type { CreateTokenDto } from './dto/create-token.dto.js';
 import type { TokenResponseDto } from './dto/token-response.dto.js';
-import { generateAuthToken } from './generate-auth-token.js';
+import { signAuthToken } from './generate-auth-token.js';
 
 export const DEFAULT_LIFETIME_SEC = 6 * 3600;
 export const MIN_LIFETIME_SEC = 60;
@@ -26,6 +27,7 @@ export class TokensService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly keyring: KeyringService,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly jwt: PerKeyJwt,
   ) {}
 
   create(request: CreateTokenDto): TokenResponseDto {
@@ -34,7 +36,8 @@ export class TokensService {
     if (current === undefined) throw new ServiceUnavailableException(NO_SIGNING_KEY_MESSAGE);
     const iat = Math.floor(this.clock() / 1000);
     const { issuer, audience } = this.config.jwt;
-    const token = generateAuthToken(
+    const token = signAuthToken(
+      this.jwt,
       { user: request.user, session: request.session, conference: request.conference },
       current.key,
       lifetime,

@@ -35,25 +35,31 @@ export interface PostgresStoreOptions {
 
 /** Opens a pool to PostgreSQL and migrates the schema (see migrateToLatest for concurrent starts). */
 export async function openPostgresMetadataStore({ database, hostIdentifier, onMigrated }: PostgresStoreOptions): Promise<KyselyMetadataStore> {
-  const pool = new pg.Pool({
-    connectionString: database.url,
-    ssl: tlsOptions(database),
-    max: database.poolSize,
-    connectionTimeoutMillis: 10_000,
-    // A stalled server must not hold a finalize forever; the caller retries.
-    query_timeout: 30_000,
-  });
-  // An idle client losing its connection (server restart) must not crash the process.
-  pool.on('error', () => undefined);
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const connect = (max: number, queryTimeoutMs: number | undefined) => {
+    const pool = new pg.Pool({
+      connectionString: database.url,
+      ssl: tlsOptions(database),
+      max,
+      connectionTimeoutMillis: 10_000,
+      query_timeout: queryTimeoutMs,
+    });
+    // An idle client losing its connection (server restart) must not crash the process.
+    pool.on('error', () => undefined);
+    return new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  };
+  // Migrations get a connection without a query timeout: waiting for another instance's
+  // migration, or indexing a large existing table, may take long.
+  const migrationDb = connect(1, undefined);
   try {
-    const applied = await migrateToLatest(db, { dialect: 'postgres', table: database.table });
+    const applied = await migrateToLatest(migrationDb, { dialect: 'postgres', table: database.table });
     if (applied.length > 0) onMigrated?.(applied);
   } catch (err) {
-    await db.destroy();
     throw new Error(`PostgreSQL metadata database: ${describePgError(err)}`);
+  } finally {
+    await migrationDb.destroy();
   }
-  return new KyselyMetadataStore(db, { table: database.table, hostIdentifier });
+  // A stalled server must not hold a finalize forever: its query fails and is retried.
+  return new KyselyMetadataStore(connect(database.poolSize, 30_000), { table: database.table, hostIdentifier });
 }
 
 /** The driver's message without the connection string (which may hold a password). */

@@ -5,9 +5,11 @@ import { HealthModule } from './health/health.module.js';
 import { IngestionModule } from './ingestion/ingestion.module.js';
 import { KeyringModule } from './keyring/keyring.module.js';
 import { KeysModule } from './keys/keys.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { UploadModule } from './upload/upload.module.js';
 
 @Module({
-  imports: [AppConfigModule, KeyringModule, HealthModule, IngestionModule, TokensModule, KeysModule],
+  imports: [AppConfigModule, KeyringModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule, UploadModule],
 })
 export class AppModule {}

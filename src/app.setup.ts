@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -7,6 +9,7 @@ import { APP_CONFIG } from './config/app-config.token.js';
 import { API_KEY_SCHEME } from './common/protocol.constants.js';
 import { TrustedProxies } from './common/trusted-proxies.js';
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
+import { UploadHandler } from './upload/upload.handler.js';
 
 /** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
 export const JSON_BODY_LIMIT = '4kb';
@@ -23,6 +26,11 @@ export function setupApp(app: INestApplication): INestApplication {
   const proxies = new TrustedProxies(config.trustedProxies);
   express.set('trust proxy', (address: string) => proxies.isTrusted(address));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  // The upload path is a setting, so it is a plain route rather than a decorated controller.
+  if (config.uploadPath !== undefined) {
+    const upload = app.get(UploadHandler);
+    express.getHttpAdapter().post(config.uploadPath, (req: IncomingMessage, res: ServerResponse) => upload.handle(req, res));
+  }
   if (config.docs) setupDocs(app);
   return app;
 }

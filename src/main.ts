@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 
+import type { AddressInfo } from 'node:net';
+
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
@@ -9,6 +11,7 @@ import type { AppConfig, LogLevel } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
 import { generatedKeyNotice } from './keyring/generated-key-notice.js';
 import { KeyringService } from './keyring/keyring.service.js';
+import { DrainState } from './lifecycle/drain-state.js';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -33,7 +36,27 @@ async function bootstrap(): Promise<void> {
   });
   const config = app.get<AppConfig>(APP_CONFIG);
   logger.setLogLevels(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
-  setupApp(app).enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  setupApp(app);
+  // Not Nest's shutdown hooks: they re-raise the signal after closing, and a drain must end with 0.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      new Logger('Main').warn(`${signal} received again: already draining (RTCSTATS_SHUTDOWN_TIMEOUT bounds it)`);
+      return;
+    }
+    stopping = true;
+    app.get(DrainState).start();
+    new Logger('Main').log(`${signal} received: draining (new connections get 503)`);
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`Shutdown failed: ${err instanceof Error ? err.stack : String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   // Without a host Node listens on every interface, IPv6 and IPv4, falling back to IPv4 alone.
   const listening = config.host === undefined ? app.listen(config.port) : app.listen(config.port, config.host);
   await listening.catch(async (err: NodeJS.ErrnoException) => {
@@ -48,9 +71,11 @@ async function bootstrap(): Promise<void> {
 
   const log = new Logger('Main');
   const shown = config.host === undefined || config.host === '::' || config.host === '0.0.0.0' ? 'localhost' : config.host;
-  const url = `ws://${shown}:${config.port}/`;
-  log.log(`rtcstats collector listening on ${url} (health: http://${shown}:${config.port}/healthcheck)`);
-  log.log(`Dumps: ${config.dataDir}/dumps, metadata: ${config.dataDir}/rtcstats.sqlite`);
+  // The bound port, not the setting: RTCSTATS_PORT=0 picks a free one.
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  const url = `ws://${shown}:${port}/`;
+  log.log(`rtcstats collector listening on ${url} (health: http://${shown}:${port}/healthcheck)`);
+  log.log(`Dumps: ${config.dataDir}/dumps, metadata: ${config.dataDir}/rtcstats.sqlite, pending: ${config.dataDir}/work and ${config.dataDir}/outbox`);
   if (config.auth === 'disabled') {
     log.warn('RTCSTATS_AUTH=disabled: every connection is accepted without a token');
   } else {

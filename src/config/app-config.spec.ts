@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, it } from 'node:test';
 
 import { ConfigError, parseConfig, parseDurationSeconds } from './app-config.js';
@@ -14,6 +15,10 @@ describe('parseConfig', () => {
     assert.equal(c.maxPayload, 4 * 1024 * 1024);
     assert.equal(c.jwt.maxLifetimeSec, 86400);
     assert.equal(c.jwt.clockToleranceSec, 30);
+    assert.equal(c.shutdownTimeoutMs, 25_000);
+    assert.equal(c.finalizeConcurrency, os.availableParallelism());
+    assert.equal(c.uploadPath, undefined);
+    assert.equal(c.maxUploadBytes, 64 * 1024 * 1024);
   });
 
   it('reads every setting', () => {
@@ -26,8 +31,16 @@ describe('parseConfig', () => {
         RTCSTATS_JWT_MAX_LIFETIME: '6h',
         RTCSTATS_JWT_CLOCK_TOLERANCE: '45',
         RTCSTATS_MAX_PAYLOAD: '65536',
+        RTCSTATS_SHUTDOWN_TIMEOUT: '2m',
+        RTCSTATS_FINALIZE_CONCURRENCY: '3',
+        RTCSTATS_UPLOAD_PATH: '/rtcstats/upload',
+        RTCSTATS_MAX_UPLOAD_BYTES: '1048576',
       }),
     );
+    assert.equal(c.shutdownTimeoutMs, 120_000);
+    assert.equal(c.finalizeConcurrency, 3);
+    assert.equal(c.uploadPath, '/rtcstats/upload');
+    assert.equal(c.maxUploadBytes, 1048576);
     assert.equal(c.port, 9000);
     assert.equal(c.dataDir, '/var/lib/rtcstats');
     assert.equal(c.auth, 'disabled');
@@ -47,6 +60,11 @@ describe('parseConfig', () => {
     [{ RTCSTATS_JWT_MAX_LIFETIME: 'forever' }, /^RTCSTATS_JWT_MAX_LIFETIME/],
     [{ RTCSTATS_JWT_CLOCK_TOLERANCE: '1h' }, /^RTCSTATS_JWT_CLOCK_TOLERANCE must be between/],
     [{ RTCSTATS_LOG_LEVEL: 'loud' }, /^RTCSTATS_LOG_LEVEL/],
+    [{ RTCSTATS_SHUTDOWN_TIMEOUT: 'soon' }, /^RTCSTATS_SHUTDOWN_TIMEOUT/],
+    [{ RTCSTATS_FINALIZE_CONCURRENCY: '0' }, /^RTCSTATS_FINALIZE_CONCURRENCY must be between 1 and 256/],
+    [{ RTCSTATS_UPLOAD_PATH: 'upload' }, /^RTCSTATS_UPLOAD_PATH must be a URL path starting with \//],
+    [{ RTCSTATS_UPLOAD_PATH: '/up?x=1' }, /^RTCSTATS_UPLOAD_PATH/],
+    [{ RTCSTATS_MAX_UPLOAD_BYTES: '1k' }, /^RTCSTATS_MAX_UPLOAD_BYTES/],
   ];
   for (const [values, message] of bad) {
     it(`rejects ${JSON.stringify(values)}`, () => {

@@ -65,6 +65,13 @@ export interface AppConfig {
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** How long a SIGTERM/SIGINT drain may take before what is left stays in work/ for recovery. */
+  readonly shutdownTimeoutMs: number;
+  /** Dumps sealed, stored and recorded at once (the rest wait in the finalization queue). */
+  readonly finalizeConcurrency: number;
+  /** Path of the HTTP upload endpoint (POST, multipart); undefined: upload disabled. */
+  readonly uploadPath: string | undefined;
+  readonly maxUploadBytes: number;
   /** Serve the OpenAPI description and UI at /docs (it holds no secret). */
   readonly docs: boolean;
   /** Where metadata goes: PostgreSQL when `url` is set, else `<dataDir>/rtcstats.sqlite`. */
@@ -247,6 +254,16 @@ class Reader {
     }
   }
 
+  /** An absolute URL path such as /upload (no query, no fragment). */
+  urlPath(name: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(raw)) {
+      throw new ConfigError(`${name} must be a URL path starting with / (got "${raw}")`);
+    }
+    return raw;
+  }
+
   oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
     const raw = this.string(name);
     if (raw === undefined) return def;
@@ -299,6 +316,10 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       ackIntervalMs: r.duration('RTCSTATS_JITSI_ACK_INTERVAL', 10, 1, 300) * 1000,
     },
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+    shutdownTimeoutMs: r.duration('RTCSTATS_SHUTDOWN_TIMEOUT', 25, 0, 3600) * 1000,
+    finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', os.availableParallelism(), 1, 256),
+    uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),
+    maxUploadBytes: r.int('RTCSTATS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
     docs: r.bool('RTCSTATS_DOCS', true),
     database: parseDatabase(r, cwd),
     s3: parseS3(r),

@@ -72,7 +72,7 @@ export function connectionInfo(
   };
 }
 
-/** Lines 1 and 2 of a dump (format v3): the magic line and the connection metadata, keys in spec order. */
+/** Lines 1 and 2 of a dump (format v3): the magic line and the connection metadata, spec keys in spec order. */
 export function dumpHeader(info: ConnectionInfo): string {
   const meta: Record<string, unknown> = { url: info.url };
   if (info.origin !== undefined) meta.origin = info.origin;
@@ -82,5 +82,13 @@ export function dumpHeader(info: ConnectionInfo): string {
   if (info.clientProtocol !== undefined) meta.clientProtocol = info.clientProtocol;
   meta.fileFormat = 3;
   meta.dumpId = info.id;
+  // What the metadata record needs beyond the keys above, so recovery after a crash can rebuild
+  // the record from the file alone (readers ignore extra keys).
+  meta.kid = info.kid;
+  meta.rtcStats = {
+    user: info.claims.user ?? null,
+    session: info.claims.session ?? null,
+    conference: info.claims.conference ?? null,
+  };
   return `RTCStatsDump\n${JSON.stringify(meta)}\n`;
 }

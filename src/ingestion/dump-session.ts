@@ -26,6 +26,8 @@ export interface SessionResult {
   readonly info: ConnectionInfo;
   readonly file: string;
   readonly endTime: number;
+  /** Server time of the last frame (the start time when none came). */
+  readonly lastFrameAt: number;
   readonly closeCode: number;
   readonly frameCount: number;
   readonly bytes: number;
@@ -94,8 +96,16 @@ export class DumpSession {
     return this.frames;
   }
 
-  /** Heartbeat: returns false (and terminates) when the peer did not answer the previous ping. */
+  /**
+   * Heartbeat: returns false (and terminates) when the peer did not answer the previous ping.
+   * While the server itself holds the socket paused (disk backpressure) pongs cannot be read, so
+   * a slow disk is not taken for a dead peer.
+   */
   heartbeat(): boolean {
+    if (this.paused) {
+      this.alive = true;
+      return true;
+    }
     if (!this.alive) {
       this.ws.terminate();
       return false;
@@ -146,6 +156,8 @@ export class DumpSession {
     });
     out.on('error', (err) => {
       this.writeError ??= err;
+      // A failed stream never drains: read on (frames are dropped now) so the close handshake completes.
+      if (this.paused) this.resume();
       this.close(CLOSE_INTERNAL_ERROR, 'cannot record session');
     });
     out.write(dumpHeader(this.info));
@@ -159,6 +171,7 @@ export class DumpSession {
       info: this.info,
       file: this.options.file,
       endTime,
+      lastFrameAt: this.lastFrameAt,
       closeCode: code,
       frameCount: this.frames,
       bytes: this.bytes,

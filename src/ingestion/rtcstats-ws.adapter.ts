@@ -9,6 +9,10 @@ import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.c
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
+import { DrainState } from '../lifecycle/drain-state.js';
+
+const DRAINING_RESPONSE =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\ndraining';
 
 /**
  * Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else a
@@ -54,7 +58,13 @@ export class RtcstatsWsAdapter extends WsAdapter {
   protected override ensureHttpServerExists(port: number, httpServer = http.createServer()): http.Server | undefined {
     if (this.httpServersRegistry.has(port)) return undefined;
     this.httpServersRegistry.set(port, httpServer);
+    const drain = this.app.get(DrainState);
     const listener: UpgradeListener = (req, socket, head) => {
+      // Refused before the upgrade, so the client sees an HTTP error it can retry elsewhere.
+      if (drain.draining) {
+        socket.end(DRAINING_RESPONSE);
+        return;
+      }
       const wss = this.wsServersRegistry.get(port)?.[0] as WebSocketServer | undefined;
       if (wss === undefined) {
         socket.destroy();

@@ -12,24 +12,28 @@ import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { FinalizationService } from '../finalization/finalization.service.js';
 import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
 import { isJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
+import { DrainState } from '../lifecycle/drain-state.js';
 import { obfuscateAddress } from '../obfuscation/ip-address.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
 import { connectionInfo } from './connection-info.js';
-import { DumpFinalizer } from './dump-finalizer.service.js';
 import { DumpSession, type FrameTransform } from './dump-session.js';
+import { sessionJob } from './session-job.js';
 
 const WRITE_BUFFER_BYTES = 256 * 1024;
-const SHUTDOWN_GRACE_MS = 10_000;
+/** After the drain deadline, sockets are terminated; their live files get a close line this fast. */
+const TERMINATE_GRACE_MS = 2_000;
 
 @WebSocketGateway()
 export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
   private readonly logger = new Logger('Ingestion');
   private readonly sessions = new Set<DumpSession>();
-  private readonly finalizing = new Set<Promise<void>>();
+  /** Sessions ended but not yet handed to the queue (their file is being closed). */
+  private readonly ending = new Set<Promise<void>>();
   private readonly workDir: string;
   private readonly proxies: TrustedProxies;
   private readonly transform: FrameTransform | null;
@@ -38,13 +42,14 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: ConnectionAuthenticator,
-    private readonly finalizer: DumpFinalizer,
+    private readonly finalization: FinalizationService,
+    private readonly drain: DrainState,
     keyring: KeyringService,
     private readonly jitsi: JitsiIngestion,
   ) {
     keyring.onChange((next) => this.closeRevoked(next));
-    // Live dumps left by a previous run stay here untouched: they are recoverable.
-    this.workDir = path.join(config.dataDir, 'work');
+    // Live dumps left here by a previous run were queued for recovery before this one accepts any.
+    this.workDir = finalization.workDir;
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;
     makeDataDir(this.workDir);
@@ -61,6 +66,12 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     // Hold frames that arrive with the upgrade until the auth decision is made.
     ws.pause();
     ws.on('error', (err) => this.logger.debug(`WebSocket error: ${err.message}`));
+    if (this.drain.draining) {
+      // Upgraded just before the drain began: nothing recorded, the client reconnects elsewhere.
+      ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+      ws.resume();
+      return;
+    }
     if (isJitsiSubprotocol(ws.protocol)) return this.jitsi.handle(ws, request, this.remoteAddresses(request));
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
@@ -78,13 +89,20 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
       now: Date.now,
     });
     this.sessions.add(session);
-    const finalized = session.done
+    const ended = session.done
       .then((result) => {
-        this.sessions.delete(session);
-        return this.finalizer.finalize(result);
+        if (result.error !== undefined) {
+          this.logger.error(`Dump ${id}: write failed (${result.error.message}); closed with ${result.closeCode}, keeping what was written`);
+        }
+        const job = sessionJob(result);
+        if (job !== undefined) this.finalization.queue.submit(job);
       })
-      .finally(() => this.finalizing.delete(finalized));
-    this.finalizing.add(finalized);
+      .catch((err: unknown) => this.logger.error(`Dump ${id}: cannot hand over to finalization: ${String(err)}`))
+      .finally(() => {
+        this.sessions.delete(session);
+        this.ending.delete(ended);
+      });
+    this.ending.add(ended);
     this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
     session.start();
   }
@@ -109,13 +127,50 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     if (closed > 0) this.logger.warn(`Closed ${closed} connection(s) authenticated with revoked key(s) ${[...revoked].join(', ')}`);
   }
 
+  /**
+   * Drain: refuse new clients (DrainState), close live sessions with 1001, and wait until every
+   * dump is sealed, stored and recorded, or until RTCSTATS_SHUTDOWN_TIMEOUT; what is left then is
+   * complete in work/ or outbox/ and finished by recovery at the next start. The metadata store
+   * closes after this (onApplicationShutdown).
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.drain.start();
     clearInterval(this.heartbeat);
+    const started = Date.now();
+    const queue = this.finalization.queue;
+    const live = this.sessions.size + this.jitsi.liveSessions;
+    const before = queue.stats.finalized;
+    this.logger.log(
+      `Draining: closing ${live} live session(s) with 1001, ${queue.depth} dump(s) waiting to be finalized, ` +
+        `deadline ${this.config.shutdownTimeoutMs / 1000} s`,
+    );
     for (const s of this.sessions) s.close(CLOSE_GOING_AWAY, 'server shutting down');
-    const grace = setTimeout(() => {
+    // Jitsi sessions end too (run once, whether the gateway or Nest asks first).
+    const jitsiEnded = this.jitsi.beforeApplicationShutdown();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.config.shutdownTimeoutMs)));
+    const settled = (async () => {
+      while (this.ending.size > 0) await Promise.allSettled([...this.ending]);
+      await jitsiEnded;
+      await queue.idle();
+      return true;
+    })();
+    const finished = await Promise.race([settled, deadline]);
+    clearTimeout(timer);
+    let left = 0;
+    if (!finished) {
+      // Nothing new starts; the sockets still open are dropped and their files closed with a
+      // close line, to be finished (like anything queued) by recovery at the next start.
+      queue.stop();
       for (const s of this.sessions) s.terminate();
-    }, SHUTDOWN_GRACE_MS);
-    await Promise.allSettled([...this.finalizing]);
-    clearTimeout(grace);
+      await Promise.race([Promise.allSettled([...this.ending]), new Promise((r) => setTimeout(r, TERMINATE_GRACE_MS).unref())]);
+      left = queue.depth;
+    }
+    const done = queue.stats.finalized - before;
+    const message =
+      `Drain finished in ${Date.now() - started} ms: ${live} session(s) closed, ${done} dump(s) stored and recorded` +
+      (left > 0 ? `, deadline reached: ${left} dump(s) left in ${this.workDir} and ${this.finalization.outboxDir} for recovery at the next start` : '');
+    if (left > 0) this.logger.warn(message);
+    else this.logger.log(message);
   }
 }

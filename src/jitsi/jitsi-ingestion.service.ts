@@ -10,8 +10,9 @@ import { makeDataDir } from '../common/file-modes.js';
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR } from '../common/protocol.constants.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { FinalizationService } from '../finalization/finalization.service.js';
 import { type ConnectionInfo, connectionInfo } from '../ingestion/connection-info.js';
-import { DumpFinalizer } from '../ingestion/dump-finalizer.service.js';
+import { sessionJob } from '../ingestion/session-job.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
@@ -46,7 +47,9 @@ function obfuscateLine(line: string): string {
 export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Jitsi');
   private readonly connections = new Set<JitsiConnection>();
+  /** Sessions ended whose files are being closed before they go to the finalization queue. */
   private readonly finalizing = new Set<Promise<void>>();
+  private stopping: Promise<void> | undefined;
   private readonly registry: ResumeRegistry<SessionHandle>;
   private readonly context: JitsiContext;
   private readonly workDir: string;
@@ -59,10 +62,10 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: ConnectionAuthenticator,
-    private readonly finalizer: DumpFinalizer,
+    private readonly finalization: FinalizationService,
     keyring: KeyringService,
   ) {
-    this.workDir = path.join(config.dataDir, 'work');
+    this.workDir = finalization.workDir;
     makeDataDir(this.workDir);
     keyring.onChange((next) => this.closeRevoked(next));
     this.registry = new ResumeRegistry<SessionHandle>(config.jitsi.resumeGraceMs, realTimers, (handle) => {
@@ -150,6 +153,9 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       startTime: info.startTime,
       remoteAddresses: info.remoteAddresses,
       isReconnect: conn.params.details.isReconnect,
+      // What the metadata record needs, so recovery after a crash can rebuild it from the file.
+      kid: info.kid,
+      rtcStats: { user: info.claims.user ?? null, session: info.claims.session ?? null, conference: info.claims.conference ?? null },
     };
     const file = new JitsiDumpFile(
       path.join(this.workDir, `${dumpId}.jsonl`),
@@ -181,8 +187,8 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     const { identity } = handle.session;
     const done = handle.file
       .finish()
-      .then((stored) =>
-        this.finalizer.finalize({
+      .then((stored) => {
+        const job = sessionJob({
           info,
           file: handle.file.file,
           endTime: end.endTime,
@@ -191,14 +197,17 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
           bytes: end.bytes,
           stored,
           error: handle.file.error,
+          lastFrameAt: end.endTime,
           extra: {
             statsSessionId: handle.session.statsSessionId,
             conferenceName: identity.conferenceName,
             displayName: identity.displayName,
             meetingId: identity.meetingId,
           },
-        }),
-      )
+        });
+        if (job !== undefined) this.finalization.queue.submit(job);
+      })
+      .catch((err: unknown) => this.logger.error(`Jitsi session ${handle.session.statsSessionId}: cannot hand over to finalization: ${String(err)}`))
       .finally(() => this.finalizing.delete(done));
     this.finalizing.add(done);
   }
@@ -217,7 +226,21 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Live Jitsi sessions (attached or waiting for a resume). */
+  get liveSessions(): number {
+    return this.registry.sessions().length;
+  }
+
+  /**
+   * Ends every session and hands its dump to the finalization queue. Called by the gateway's drain
+   * (which then waits for the queue) and by Nest; runs once.
+   */
+  beforeApplicationShutdown(): Promise<void> {
+    this.stopping ??= this.stop();
+    return this.stopping;
+  }
+
+  private async stop(): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.ticker);
     clearInterval(this.heartbeat);

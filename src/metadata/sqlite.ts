@@ -9,6 +9,9 @@ import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-m
 import { migrateToLatest } from './migrations.js';
 import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 
+/** How long one write may wait for another connection's lock (blocking the event loop meanwhile). */
+export const SQLITE_BUSY_TIMEOUT_MS = 10;
+
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(
   file: string,
@@ -21,7 +24,11 @@ export async function openSqliteMetadataStore(
   const sqlite = new Database(file);
   // WAL lets readers (operators' queries) run while the collector writes.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
+  // better-sqlite3 waits for a lock on the main thread, stalling every socket of the process.
+  // Wait at most a few ms; a write that still finds the database locked fails with SQLITE_BUSY and
+  // the finalization queue retries it with backoff (the same path a PostgreSQL outage takes).
+  // Measured (bench/sqlite-lock.measure.mjs): 5000 ms here stalled the event loop 5.1 s per insert.
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   // With WAL, NORMAL syncs at checkpoints instead of every commit: a power loss can drop the
   // last records but never corrupts the database (dumps themselves are fsynced by the store).
   sqlite.pragma('synchronous = NORMAL');

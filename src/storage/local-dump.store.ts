@@ -6,9 +6,12 @@ import zlib from 'node:zlib';
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import type { DumpStore } from './dump-store.js';
 
+const PARTIAL = '.partial';
+
 /**
  * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
- * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store.
+ * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store and
+ * is not written again.
  */
 export class LocalDumpStore implements DumpStore {
   constructor(
@@ -16,6 +19,10 @@ export class LocalDumpStore implements DumpStore {
     private readonly gzipLevel = 1,
   ) {
     makeDataDir(dir);
+    // A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored again.
+    for (const name of fs.readdirSync(dir)) {
+      if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
 
   async store(id: string, file: string): Promise<string> {
@@ -25,16 +32,21 @@ export class LocalDumpStore implements DumpStore {
       () => false,
     );
     if (exists) return target;
-    const temp = `${target}.partial`;
-    const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
-    await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
-    const handle = await fs.promises.open(temp, 'r');
+    const temp = `${target}${PARTIAL}`;
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
+      await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
+      const handle = await fs.promises.open(temp, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.promises.rename(temp, target);
+    } catch (err) {
+      await fs.promises.rm(temp, { force: true });
+      throw err;
     }
-    await fs.promises.rename(temp, target);
     return target;
   }
 }

@@ -1,0 +1,288 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { makeDataDir } from '../common/file-modes.js';
+import type { DumpRecord, MetadataStore } from '../metadata/metadata.store.js';
+import type { DumpStore } from '../storage/dump-store.js';
+import { type DumpDraft, type DumpScan, moveComplete, recordFromScan, type SealClose, scanDump, sealDump } from './dump-file.js';
+
+/**
+ * A finished dump handed to the queue by any session type (WebSocket, HTTP upload, recovery).
+ * `file` is either a live file in work/ (sealed into the outbox first) or a sealed outbox file.
+ */
+export interface FinalizeJob {
+  readonly id: string;
+  readonly file: string;
+  /** The file already ends with its close line and sits in the outbox. */
+  readonly sealed: boolean;
+  /** The record as the session knows it; when absent (recovery) it is rebuilt from the file. */
+  readonly record?: DumpDraft;
+  /**
+   * The file ends with its close line and `record` describes it exactly (a session that ended
+   * normally): moved without a scan. Otherwise the counts are taken from the sealed file.
+   */
+  readonly complete?: boolean;
+  /** Close line for an unsealed file; absent after a crash (1006, dated by the file's mtime). */
+  readonly close?: SealClose;
+}
+
+export interface FinalizeLog {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface FinalizeQueueOptions {
+  readonly dumps: DumpStore;
+  readonly metadata: MetadataStore;
+  readonly outboxDir: string;
+  readonly concurrency: number;
+  readonly log: FinalizeLog;
+  /** First retry delay; doubles per failed attempt up to maxRetryMs. */
+  readonly retryMs?: number;
+  readonly maxRetryMs?: number;
+  /**
+   * Told once per dump when it is stored and recorded, while its file still exists (analysis
+   * forwarding takes its copy here). Must not throw; its outcome never affects the dump.
+   */
+  readonly onRecorded?: (record: DumpRecord, file: string) => Promise<void>;
+}
+
+export interface FinalizeStats {
+  /** Waiting for a free slot. */
+  readonly queued: number;
+  /** Being sealed, stored or recorded now. */
+  readonly running: number;
+  /** Failed at least once, waiting for the next attempt. */
+  readonly retrying: number;
+  readonly finalized: number;
+  readonly failedAttempts: number;
+  readonly concurrency: number;
+}
+
+interface Task {
+  job: FinalizeJob;
+  file: string;
+  sealed: boolean;
+  record: DumpDraft | undefined;
+  location: string | undefined;
+  /** onRecorded was called (a retry of the removal must not call it again). */
+  announced: boolean;
+  attempts: number;
+  timer: NodeJS.Timeout | undefined;
+  waiters: Array<{ resolve: (r: DumpRecord) => void; reject: (e: Error) => void }>;
+}
+
+/**
+ * The one path from a finished session to a stored, recorded dump: seal into the outbox, store,
+ * record, remove. Every step is idempotent (the dump id is the key), so a failed step is retried
+ * with backoff from where it stopped and a crash anywhere is finished by recovery, never duplicated.
+ * Talks only to the DumpStore and MetadataStore interfaces; at most `concurrency` jobs run at once.
+ */
+export class FinalizeQueue {
+  private readonly tasks = new Map<string, Task>();
+  private readonly waiting: Task[] = [];
+  private running = 0;
+  private retrying = 0;
+  private finalized = 0;
+  private failedAttempts = 0;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly retryMs: number;
+  private readonly maxRetryMs: number;
+
+  constructor(private readonly options: FinalizeQueueOptions) {
+    this.retryMs = options.retryMs ?? 1000;
+    this.maxRetryMs = options.maxRetryMs ?? 60_000;
+    makeDataDir(options.outboxDir);
+  }
+
+  get stats(): FinalizeStats {
+    return {
+      queued: this.waiting.length,
+      running: this.running,
+      retrying: this.retrying,
+      finalized: this.finalized,
+      failedAttempts: this.failedAttempts,
+      concurrency: this.options.concurrency,
+    };
+  }
+
+  /** Jobs not yet finished (queued, running or waiting to retry). */
+  get depth(): number {
+    return this.tasks.size;
+  }
+
+  /** Queues a job; a job for a dump id already in the queue is not queued twice. Never throws. */
+  submit(job: FinalizeJob): void {
+    this.enqueue(job);
+  }
+
+  /** Queues a job and resolves once its dump is stored and recorded (rejects if the queue stops first). */
+  submitAndWait(job: FinalizeJob): Promise<DumpRecord> {
+    return new Promise((resolve, reject) => {
+      const task = this.enqueue(job);
+      if (this.stopped) reject(new Error('shutting down; the dump is kept for recovery'));
+      else task.waiters.push({ resolve, reject });
+    });
+  }
+
+  /** Resolves when no job is left (retries included). */
+  idle(): Promise<void> {
+    if (this.tasks.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Starts nothing more; jobs not finished stay in work/ or outbox/ for recovery at the next start. */
+  stop(): number {
+    this.stopped = true;
+    const left = this.tasks.size;
+    for (const task of this.tasks.values()) {
+      clearTimeout(task.timer);
+      for (const w of task.waiters.splice(0)) w.reject(new Error('shutting down; the dump is kept for recovery'));
+    }
+    this.waiting.length = 0;
+    this.retrying = 0;
+    return left;
+  }
+
+  private enqueue(job: FinalizeJob): Task {
+    const known = this.tasks.get(job.id);
+    if (known !== undefined) return known;
+    const task: Task = {
+      job,
+      file: job.file,
+      sealed: job.sealed,
+      record: job.complete === true ? job.record : undefined,
+      location: undefined,
+      announced: false,
+      attempts: 0,
+      timer: undefined,
+      waiters: [],
+    };
+    this.tasks.set(job.id, task);
+    if (this.stopped) return task;
+    this.waiting.push(task);
+    this.pump();
+    return task;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running < this.options.concurrency && this.waiting.length > 0) {
+      const task = this.waiting.shift()!;
+      this.running++;
+      this.attempt(task).then(
+        () => this.succeeded(task),
+        (err: unknown) => this.failed(task, err),
+      );
+    }
+  }
+
+  private async attempt(task: Task): Promise<void> {
+    const { id } = task.job;
+    let scan: DumpScan | undefined;
+    if (!task.sealed) {
+      const target = path.join(this.options.outboxDir, `${id}.jsonl`);
+      try {
+        if (task.job.complete === true) await moveComplete(task.file, target);
+        else scan = await sealDump(task.file, target, task.job.close);
+        if (scan !== undefined && (scan.header === undefined || scan.frames === 0)) {
+          await this.setAside(task, scan);
+          return;
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (!fs.existsSync(target)) {
+          // The live file was never created (the disk refused even the first write).
+          this.options.log.error(`Dump ${id}: live file ${task.file} does not exist; nothing was recorded`);
+          for (const w of task.waiters.splice(0)) w.reject(new Error('nothing was recorded'));
+          return;
+        }
+      }
+      task.file = target;
+      task.sealed = true;
+    }
+    if (task.record === undefined) {
+      scan ??= await scanDump(task.file);
+      if (scan.header === undefined || scan.frames === 0) {
+        await this.setAside(task, scan);
+        return;
+      }
+      const fromFile = recordFromScan(id, scan);
+      if (fromFile === undefined) throw new Error(`${task.file} is not a complete dump (no close line)`);
+      // What the session knew (claims, exact times) wins; the counts are those of the stored file.
+      task.record =
+        task.job.record === undefined
+          ? fromFile
+          : { ...task.job.record, frameCount: fromFile.frameCount, bytes: fromFile.bytes, closeCode: fromFile.closeCode };
+    }
+    task.location ??= await this.options.dumps.store(id, task.file);
+    const record: DumpRecord = { ...task.record, location: task.location };
+    await this.options.metadata.insert(record);
+    if (!task.announced) {
+      task.announced = true;
+      await this.options.onRecorded?.(record, task.file);
+    }
+    await fs.promises.rm(task.file, { force: true });
+    for (const w of task.waiters.splice(0)) w.resolve(record);
+    this.options.log.log(
+      `Dump ${id} stored: ${record.frameCount} frames, ${record.bytes} bytes, close code ${record.closeCode}, at ${record.location}`,
+    );
+  }
+
+  /**
+   * A file with no complete frame holds nothing received (the connection died before its first
+   * frame was written whole): removed, like a connection that sent nothing. A file without a dump
+   * header is not ours to interpret: moved aside, never deleted.
+   */
+  private async setAside(task: Task, scan: DumpScan): Promise<void> {
+    const { id } = task.job;
+    if (scan.header !== undefined) {
+      await fs.promises.rm(task.file, { force: true });
+      this.options.log.warn(`Dump ${id}: no complete frame was recorded; nothing to store`);
+    } else {
+      const dir = path.join(path.dirname(this.options.outboxDir), 'unrecognized');
+      makeDataDir(dir);
+      await fs.promises.rename(task.file, path.join(dir, path.basename(task.file)));
+      this.options.log.error(`Dump ${id}: not a dump file (no RTCStatsDump header); moved to ${dir}`);
+    }
+    for (const w of task.waiters.splice(0)) w.reject(new Error('no complete frame to store'));
+  }
+
+  private succeeded(task: Task): void {
+    this.running--;
+    this.finalized++;
+    this.tasks.delete(task.job.id);
+    this.pump();
+    this.checkIdle();
+  }
+
+  private failed(task: Task, err: unknown): void {
+    this.running--;
+    this.failedAttempts++;
+    task.attempts++;
+    const delay = Math.min(this.maxRetryMs, this.retryMs * 2 ** (task.attempts - 1));
+    // Jitter spreads the retries of many dumps that failed together (e.g. the store was down).
+    const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
+    const message = err instanceof Error ? err.message : String(err);
+    this.options.log.warn(
+      `Dump ${task.job.id}: attempt ${task.attempts} failed (${message}); kept at ${task.file}, retrying in ${wait} ms`,
+    );
+    if (!this.stopped) {
+      this.retrying++;
+      task.timer = setTimeout(() => {
+        this.retrying--;
+        task.timer = undefined;
+        if (this.stopped) return;
+        this.waiting.push(task);
+        this.pump();
+      }, wait);
+    }
+    this.pump();
+  }
+
+  private checkIdle(): void {
+    if (this.tasks.size > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,7 @@
+import { Global, Module } from '@nestjs/common';
+
+import { DrainState } from './drain-state.js';
+
+@Global()
+@Module({ providers: [DrainState], exports: [DrainState] })
+export class LifecycleModule {}

@@ -139,6 +139,25 @@ describe('FinalizeQueue', () => {
     assert.equal(q.depth, 0);
   });
 
+  it('tells onRecorded once per dump, after the record, while the file still exists', async () => {
+    const d = layout();
+    const metadata = new FlakyMetadata(1);
+    const seen: string[] = [];
+    const q = queue({
+      dumps: new LocalDumpStore(d.dumps),
+      metadata,
+      outboxDir: d.outbox,
+      onRecorded: async (record, file) => {
+        assert.ok(metadata.rows.has(record.id), 'recorded before');
+        seen.push(`${record.id} ${fs.readFileSync(file, 'utf8').split('\n')[0]}`);
+      },
+    });
+    q.submit({ id: 'an1', file: liveFile(d.work, 'an1', 2, true), sealed: false, record: draft('an1', 2), complete: true });
+    await q.idle();
+    assert.deepEqual(seen, ['an1 RTCStatsDump']);
+    assert.deepEqual(fs.readdirSync(d.outbox), []);
+  });
+
   it('does not queue the same dump id twice', async () => {
     const d = layout();
     const metadata = new FlakyMetadata();

@@ -2,6 +2,8 @@ import path from 'node:path';
 
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
+import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
+import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
@@ -24,6 +26,7 @@ export class FinalizationService implements OnModuleInit {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(DUMP_STORE) dumps: DumpStore,
     @Inject(METADATA_STORE) metadata: MetadataStore,
+    @Inject(ANALYSIS_FORWARDER) analysis: AnalysisForwarder | null,
   ) {
     this.workDir = path.join(config.dataDir, 'work');
     this.outboxDir = path.join(config.dataDir, 'outbox');
@@ -37,6 +40,7 @@ export class FinalizationService implements OnModuleInit {
         warn: (m) => this.logger.warn(m),
         error: (m) => this.logger.error(m),
       },
+      onRecorded: analysis === null ? undefined : (record, file) => analysis.submit(record.id, file),
     });
   }
 

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
 import { DUMP_STORE, type DumpStore } from '../storage/dump-store.js';
 import { FinalizeQueue } from './finalize-queue.js';
@@ -24,6 +25,7 @@ export class FinalizationService implements OnModuleInit {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(DUMP_STORE) dumps: DumpStore,
     @Inject(METADATA_STORE) metadata: MetadataStore,
+    metrics: MetricsService,
   ) {
     this.workDir = path.join(config.dataDir, 'work');
     this.outboxDir = path.join(config.dataDir, 'outbox');
@@ -32,12 +34,32 @@ export class FinalizationService implements OnModuleInit {
       metadata,
       outboxDir: this.outboxDir,
       concurrency: config.finalizeConcurrency,
+      observer: {
+        stored: (s) => {
+          metrics.stored.inc({ backend: dumps.backend });
+          metrics.storeLatency.observe({ backend: dumps.backend }, s);
+        },
+        storeFailed: () => metrics.storeFailed.inc({ backend: dumps.backend }),
+        recorded: (s) => metrics.metadataLatency.observe({ backend: metadata.backend }, s),
+        recordFailed: () => metrics.recordFailed.inc({ backend: metadata.backend }),
+        finalized: () => metrics.filesProcessed.inc(),
+        attemptFailed: () => metrics.filesErrored.inc(),
+        retryScheduled: () => metrics.retried.inc(),
+      },
       log: {
         log: (m) => this.logger.log(m),
         warn: (m) => this.logger.warn(m),
         error: (m) => this.logger.error(m),
       },
     });
+    this.registerGauges(metrics);
+  }
+
+  private registerGauges(metrics: MetricsService): void {
+    const stats = () => this.queue.stats;
+    metrics.gauge('rtcstats_finalize_queue_depth', 'Dumps waiting to be stored and recorded (queued, running, retrying)', () => this.queue.depth);
+    metrics.gauge('rtcstats_finalize_queue_retrying', 'Dumps waiting for a retry after a failed attempt', () => stats().retrying);
+    metrics.gauge('rtcstats_finalize_queue_running', 'Dumps being sealed, stored or recorded now', () => stats().running);
   }
 
   onModuleInit(): void {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 
 import type { DumpQuery, DumpRecord, MetadataStore } from './metadata.store.js';
 import type { Database, DumpsTable } from './schema.js';
@@ -55,7 +55,17 @@ function fromRow(r: Selectable<DumpsTable>): DumpRecord {
 
 /** Metadata records through Kysely, so SQLite and PostgreSQL share one implementation. */
 export class KyselyMetadataStore implements MetadataStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly backend: string,
+  ) {}
+
+  /** A write transaction that changes nothing: fails when the database is unreachable or write-locked. */
+  async ping(): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await sql`delete from dumps where id = ${'\u0000ping'}`.execute(tx);
+    });
+  }
 
   /** Idempotent on the dump id: a retried or recovered dump never gets a second row. */
   async insert(record: DumpRecord): Promise<void> {

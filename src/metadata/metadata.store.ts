@@ -35,6 +35,10 @@ export interface MetadataStore {
   insert(record: DumpRecord): Promise<void>;
   find(query: DumpQuery, limit?: number): Promise<DumpRecord[]>;
   close(): Promise<void>;
+  /** A short name for metrics labels (`sqlite`, `postgres`): never a URL, host or credential. */
+  readonly backend: string;
+  /** Readiness: resolves when a record could be inserted now (reachable, not write-locked), rejects with the reason otherwise. */
+  ping(): Promise<void>;
 }
 
 export const METADATA_STORE = Symbol('METADATA_STORE');

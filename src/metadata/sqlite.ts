@@ -29,5 +29,5 @@ export async function openSqliteMetadataStore(file: string): Promise<KyselyMetad
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrateToLatest(db);
-  return new KyselyMetadataStore(db);
+  return new KyselyMetadataStore(db, 'sqlite');
 }

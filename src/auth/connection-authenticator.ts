@@ -51,7 +51,7 @@ export const REJECTION_LOG_INTERVAL_MS = 10_000;
 @Injectable()
 export class ConnectionAuthenticator implements OnModuleDestroy {
   private readonly logger = new Logger('Auth');
-  /** A client retrying a bad token in a loop must not flood the log: lines are grouped per reason. */
+  /** A client retrying a bad token in a loop must not flood the log: one line per reason and detail per interval. */
   private readonly rejections = new RateLimitedLog(REJECTION_LOG_INTERVAL_MS, (m) => this.logger.warn(m));
   private readonly flusher: NodeJS.Timeout;
   private readonly verifier: TokenVerifier;
@@ -92,12 +92,13 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.flusher);
-    this.rejections.flush();
+    this.rejections.flush(true);
   }
 
   private reject(reason: RejectReason, message: string): AuthDecision {
     this.metrics.rejected.inc({ reason: REJECT_LABEL[reason] });
-    this.rejections.warn(reason, message);
+    // Grouped per reason and detail (the details are a fixed set of verifier messages); bounded either way.
+    this.rejections.warn(`${reason}\n${message}`, message, reason);
     return { ok: false, reason };
   }
 

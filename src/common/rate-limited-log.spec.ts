@@ -31,4 +31,26 @@ describe('RateLimitedLog', () => {
     log.warn('k', 'c');
     assert.deepEqual(lines, ['a', 'b (repeated 1 more time(s) in 1 s)', 'c']);
   });
+
+  it('flush(true) writes every pending count (shutdown)', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const log = new RateLimitedLog(10_000, (m) => lines.push(m), () => now);
+    log.warn('k', 'a');
+    log.warn('k', 'a');
+    now = 3000;
+    log.flush();
+    assert.deepEqual(lines, ['a']);
+    log.flush(true);
+    assert.deepEqual(lines, ['a', 'a (repeated 1 more time(s) in 3 s)']);
+  });
+
+  it('kinds beyond the maximum fall back to their group', () => {
+    const lines: string[] = [];
+    const log = new RateLimitedLog(1000, (m) => lines.push(m), () => 0, 2);
+    log.warn('a', 'a');
+    log.warn('b', 'b');
+    for (let i = 0; i < 100; i++) log.warn(`c${i}`, `c${i}`, 'c');
+    assert.deepEqual(lines, ['a', 'b', 'c0']);
+  });
 });

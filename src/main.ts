@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import type { AddressInfo } from 'node:net';
 
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Logger as PinoLogger } from 'nestjs-pino';
 
@@ -12,6 +12,7 @@ import type { AppConfig } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
 import { generatedKeyNotice } from './keyring/generated-key-notice.js';
 import { KeyringService } from './keyring/keyring.service.js';
+import { BootLogger } from './logging/boot-logger.js';
 import { DrainState } from './lifecycle/drain-state.js';
 
 const isConfigError = (err: unknown): err is Error =>
@@ -20,15 +21,19 @@ const isConfigError = (err: unknown): err is Error =>
 async function bootstrap(): Promise<void> {
   // Nest's own lines are held until the configured logger (JSON or pretty, RTCSTATS_LOG_LEVEL) is
   // installed; a bad setting never gets that far and is printed as one clear line, not a stack trace.
-  const app = await NestFactory.create(AppModule, { abortOnError: false, bufferLogs: true }).catch((err: unknown) => {
+  const boot = new BootLogger();
+  const app = await NestFactory.create(AppModule, { abortOnError: false, logger: boot }).catch((err: unknown) => {
     if (isConfigError(err)) {
+      boot.discard();
       process.stderr.write(`Invalid configuration: ${err.message}\n`);
       process.exit(1);
     }
+    boot.attach(new ConsoleLogger());
     throw err;
   });
   const config = app.get<AppConfig>(APP_CONFIG);
   const logger = app.get(PinoLogger);
+  boot.attach(logger);
   app.useLogger(logger);
   setupApp(app);
   // Not Nest's shutdown hooks: they re-raise the signal after closing, and a drain must end with 0.

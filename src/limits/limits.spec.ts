@@ -40,10 +40,16 @@ describe('FrameLimiter', () => {
     for (let t = 250; t < 3_600_000; t += 250) assert.equal(l.frame(3000, t), undefined);
   });
 
-  it('frames over the rate after the burst: rate limit', () => {
+  it('frames over the rate after the burst (10 s of the rate plus a Jitsi resend buffer): rate limit', () => {
     const l = new FrameLimiter(options, 0);
-    for (let i = 0; i < 50; i++) assert.equal(l.frame(1, 0), undefined);
+    for (let i = 0; i < 1050; i++) assert.equal(l.frame(1, 0), undefined);
     assert.equal(l.frame(1, 0), 'rate limit');
+  });
+
+  it('a resuming Jitsi client resending 1000 entries on top of its 5/s is not limited', () => {
+    const l = new FrameLimiter({ maxFramesPerSecond: 100, maxBytesPerSecond: 1024 * 1024, maxDumpBytes: 2 ** 40, maxPayload: 4 * 1024 * 1024 }, 0);
+    for (let t = 0; t < 60_000; t += 200) assert.equal(l.frame(500, t), undefined);
+    for (let i = 0; i < 1000; i++) assert.equal(l.frame(500, 60_000), undefined);
   });
 
   it('bytes over the rate: rate limit; the byte burst holds at least one largest frame', () => {

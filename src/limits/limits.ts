@@ -25,9 +25,11 @@ export interface LimitsConfig {
   readonly minFreeDiskBytes: number;
 }
 
-/** Bursts cover a client flushing what it buffered during a reconnect, and the big first frames. */
+/** Bursts cover the big first frames and a client flushing what it buffered during a reconnect. */
 export const FRAME_BURST_SECONDS = 10;
 export const BYTE_BURST_SECONDS = 10;
+/** A resuming Jitsi client resends up to 1000 unacknowledged entries at once: always room for them. */
+export const RESEND_ALLOWANCE_FRAMES = 1000;
 
 export type FrameBreach = 'rate limit' | 'dump too large';
 
@@ -52,7 +54,7 @@ export class FrameLimiter {
     private readonly options: FrameLimiterOptions,
     now: number,
   ) {
-    this.frames = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * FRAME_BURST_SECONDS, now);
+    this.frames = new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * FRAME_BURST_SECONDS + RESEND_ALLOWANCE_FRAMES, now);
     this.bytes = new TokenBucket(
       options.maxBytesPerSecond,
       Math.max(options.maxBytesPerSecond * BYTE_BURST_SECONDS, options.maxPayload),

@@ -83,8 +83,9 @@ export interface Row {
   location: string;
   rtcstats_user: string | null;
   rtcstats_session: string | null;
-  start_time: number;
-  end_time: number;
+  /** ISO-8601 text (the reference table's timestamps, as SQLite keeps them). */
+  session_start: string;
+  session_end: string;
   stats_session_id: string | null;
   meeting_id: string | null;
 }
@@ -93,7 +94,12 @@ export interface Row {
 export function metadataRows(dataDir: string): Row[] {
   const db = new Database(path.join(dataDir, 'rtcstats.sqlite'), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT * FROM dumps ORDER BY id').all() as Row[];
+    return db
+      .prepare(
+        `SELECT dump_id AS id, close_code, frame_count, blob_url AS location, rtcstats_user, rtcstats_session,
+           session_start, session_end, stats_session_id, meeting_id FROM "rtcstats-server" ORDER BY dump_id`,
+      )
+      .all() as Row[];
   } finally {
     db.close();
   }

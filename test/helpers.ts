@@ -17,7 +17,7 @@ import { type AppConfig, parseConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.token.js';
 import type { KeyringFileSpec } from '../src/keyring/keyring.js';
 import { KeyringService } from '../src/keyring/keyring.service.js';
-import { METADATA_STORE, type DumpRecord, type MetadataStore } from '../src/metadata/metadata.store.js';
+import { METADATA_STORE, type MetadataStore, type StoredDumpRecord } from '../src/metadata/metadata.store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHARED = process.env.RTCSTATS_SHARED_DIR ?? path.resolve(REPO_ROOT, '../shared');
@@ -148,7 +148,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined> | T | undef
 }
 
 /** Waits until exactly n records exist (matching query), then returns them. */
-export function waitForRecords(t: TestApp, n: number, query: { user?: string; session?: string } = {}): Promise<DumpRecord[]> {
+export function waitForRecords(t: TestApp, n: number, query: { user?: string; session?: string } = {}): Promise<StoredDumpRecord[]> {
   return waitFor(async () => {
     const rows = await t.metadata.find(query, 10_000);
     return rows.length >= n ? rows : undefined;

@@ -107,6 +107,80 @@ describe('parseConfig', () => {
   }
 });
 
+describe('parseConfig: production storage', () => {
+  it('defaults to the embedded storage, the reference table name and no analysis', () => {
+    const c = parseConfig(env({}));
+    assert.equal(c.database.url, undefined);
+    assert.equal(c.database.table, 'rtcstats-server');
+    assert.equal(c.database.poolSize, 10);
+    assert.equal(c.s3, undefined);
+    assert.equal(c.analysis, undefined);
+    assert.ok(c.hostIdentifier.length > 0);
+  });
+
+  it('reads PostgreSQL, S3 and analysis settings', () => {
+    const c = parseConfig(
+      env({
+        RTCSTATS_DATABASE_URL: 'postgres://u:p@db:5432/stats',
+        RTCSTATS_DATABASE_SSL_MODE: 'verify-ca',
+        RTCSTATS_DATABASE_POOL_SIZE: '4',
+        RTCSTATS_DATABASE_TABLE: 'stats.rtcstats-server',
+        RTCSTATS_S3_BUCKET: 'dumps',
+        RTCSTATS_S3_REGION: 'eu-west-1',
+        RTCSTATS_S3_ENDPOINT: 'https://s3.example.com',
+        RTCSTATS_S3_FORCE_PATH_STYLE: 'true',
+        RTCSTATS_S3_PREFIX: 'rtcstats-',
+        RTCSTATS_ANALYSIS_URL: 'https://analysis.example/upload',
+        RTCSTATS_ANALYSIS_TOKEN: 'tok',
+        RTCSTATS_ANALYSIS_SAMPLE: '0.25',
+        RTCSTATS_HOST_IDENTIFIER: 'collector-1',
+      }),
+    );
+    assert.deepEqual(c.database, {
+      url: 'postgres://u:p@db:5432/stats',
+      sslMode: 'verify-ca',
+      ca: undefined,
+      poolSize: 4,
+      table: 'stats.rtcstats-server',
+    });
+    assert.deepEqual(c.s3, { bucket: 'dumps', region: 'eu-west-1', endpoint: 'https://s3.example.com', forcePathStyle: true, prefix: 'rtcstats-' });
+    assert.deepEqual(c.analysis, { url: 'https://analysis.example/upload', token: 'tok', sample: 0.25 });
+    assert.equal(c.hostIdentifier, 'collector-1');
+  });
+
+  it('reads the CA file at boot; a CA file alone means verify-full', () => {
+    const c = parseConfig(env({ RTCSTATS_DATABASE_URL: 'postgres://db/x', RTCSTATS_DATABASE_CA_FILE: 'package.json' }));
+    assert.equal(c.database.sslMode, 'verify-full');
+    assert.match(c.database.ca!, /rtcstats-server-nestjs/);
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ RTCSTATS_DATABASE_URL: 'mysql://u:secret@db/x' }, /^RTCSTATS_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+    [{ RTCSTATS_DATABASE_SSL_MODE: 'prefer' }, /^RTCSTATS_DATABASE_SSL_MODE must be one of disable, require, verify-ca, verify-full/],
+    [{ RTCSTATS_DATABASE_URL: 'postgres://db/x?sslmode=require', RTCSTATS_DATABASE_SSL_MODE: 'verify-full' }, /remove sslmode/],
+    [{ RTCSTATS_DATABASE_CA_FILE: '/nonexistent/ca.pem' }, /^RTCSTATS_DATABASE_CA_FILE: cannot read \/nonexistent\/ca.pem \(ENOENT\)/],
+    [{ RTCSTATS_DATABASE_CA_FILE: 'package.json', RTCSTATS_DATABASE_SSL_MODE: 'disable' }, /needs RTCSTATS_DATABASE_SSL_MODE/],
+    [{ RTCSTATS_DATABASE_POOL_SIZE: '0' }, /^RTCSTATS_DATABASE_POOL_SIZE must be between 1/],
+    [{ RTCSTATS_DATABASE_TABLE: 'a"b' }, /^RTCSTATS_DATABASE_TABLE must be a table name/],
+    [{ RTCSTATS_DATABASE_TABLE: 'a.b.c' }, /^RTCSTATS_DATABASE_TABLE/],
+    [{ RTCSTATS_S3_PREFIX: 'x/' }, /^RTCSTATS_S3_PREFIX is set but RTCSTATS_S3_BUCKET is not/],
+    [{ RTCSTATS_S3_BUCKET: 'b', RTCSTATS_S3_PREFIX: '/x' }, /^RTCSTATS_S3_PREFIX must not start with "\/"/],
+    [{ RTCSTATS_S3_BUCKET: 'b', RTCSTATS_S3_ENDPOINT: 'ftp://x' }, /^RTCSTATS_S3_ENDPOINT must be a http:\/\/ or https:\/\/ URL/],
+    [{ RTCSTATS_ANALYSIS_URL: 'https://a.example' }, /^RTCSTATS_ANALYSIS_URL needs RTCSTATS_ANALYSIS_TOKEN/],
+    [{ RTCSTATS_ANALYSIS_TOKEN: 't' }, /^RTCSTATS_ANALYSIS_TOKEN is set but RTCSTATS_ANALYSIS_URL is not/],
+    [{ RTCSTATS_ANALYSIS_SAMPLE: '1.5' }, /^RTCSTATS_ANALYSIS_SAMPLE must be a number from 0 to 1/],
+    [{ RTCSTATS_ANALYSIS_SAMPLE: 'half' }, /^RTCSTATS_ANALYSIS_SAMPLE/],
+  ];
+  for (const [values, message] of bad) {
+    it(`rejects ${JSON.stringify(values)}`, () => {
+      assert.throws(
+        () => parseConfig(env(values)),
+        (err: Error) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('secret'),
+      );
+    });
+  }
+});
+
 describe('parseDurationSeconds', () => {
   it('parses seconds and unit suffixes', () => {
     assert.equal(parseDurationSeconds('600'), 600);

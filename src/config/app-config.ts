@@ -1,10 +1,12 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import { type ApiKey, DEFAULT_API_KEY_SCOPES, MIN_SECRET_BYTES } from '../keyring/keyring.js';
 import type { LimitsConfig } from '../limits/limits.js';
+import { DEFAULT_TABLE } from '../metadata/schema.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
 export class ConfigError extends Error {
@@ -12,6 +14,7 @@ export class ConfigError extends Error {
 }
 
 export type AuthMode = 'required' | 'disabled';
+export type DatabaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
 export type LogFormat = 'json' | 'pretty';
 
@@ -78,6 +81,41 @@ export interface AppConfig {
   readonly maxUploadBytes: number;
   /** Serve the OpenAPI description and UI at /docs (it holds no secret). */
   readonly docs: boolean;
+  /** Where metadata goes: PostgreSQL when `url` is set, else `<dataDir>/rtcstats.sqlite`. */
+  readonly database: {
+    /** postgres:// connection string (holds a password: never logged). */
+    readonly url: string | undefined;
+    /** TLS to PostgreSQL; undefined leaves it to the URL's own `sslmode`. */
+    readonly sslMode: DatabaseSslMode | undefined;
+    /** PEM contents of the CA that signs the server certificate (read at boot). */
+    readonly ca: string | undefined;
+    readonly poolSize: number;
+    /** The reference server's table name (`schema.table` allowed). */
+    readonly table: string;
+  };
+  /** Object storage for finished dumps; undefined keeps them in `<dataDir>/dumps`. */
+  readonly s3: S3Config | undefined;
+  /** Forwarding of stored dumps to an rtcstats.com-style analysis service; undefined: off. */
+  readonly analysis: AnalysisConfig | undefined;
+  /** Written to each record's `host_identifier` (which collector recorded it). */
+  readonly hostIdentifier: string;
+}
+
+export interface S3Config {
+  readonly bucket: string;
+  /** undefined: the SDK's own chain (AWS_REGION, profile). */
+  readonly region: string | undefined;
+  readonly endpoint: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly prefix: string;
+}
+
+export interface AnalysisConfig {
+  readonly url: string;
+  /** Bearer token of the analysis service (secret: never logged). */
+  readonly token: string;
+  /** Fraction of dumps forwarded, 0..1. */
+  readonly sample: number;
 }
 
 export type EnvReader = (name: string) => string | undefined;
@@ -198,6 +236,43 @@ class Reader {
     });
   }
 
+  /** An http:// or https:// URL; `secret` URLs (credentials inside) are never echoed. */
+  httpUrl(name: string, protocols: readonly string[], secret = false): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    const rule = `${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL`;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new ConfigError(secret ? rule : `${rule} (got "${raw}")`);
+    }
+    if (!protocols.includes(url.protocol)) throw new ConfigError(secret ? rule : `${rule} (got "${raw}")`);
+    return raw;
+  }
+
+  fraction(name: string, def: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!/^\d*\.?\d+$/.test(raw) || !(n >= 0 && n <= 1)) {
+      throw new ConfigError(`${name} must be a number from 0 to 1 (got "${raw}")`);
+    }
+    return n;
+  }
+
+  /** A file read at boot; the error names the variable and the path, never the contents. */
+  fileContents(name: string, cwd: string): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    const file = path.resolve(cwd, raw);
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+
   /** An absolute URL path such as /upload (no query, no fragment). */
   urlPath(name: string): string | undefined {
     const raw = this.string(name);
@@ -278,5 +353,69 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),
     maxUploadBytes: r.int('RTCSTATS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
     docs: r.bool('RTCSTATS_DOCS', true),
+    database: parseDatabase(r, cwd),
+    s3: parseS3(r),
+    analysis: parseAnalysis(r),
+    hostIdentifier: r.string('RTCSTATS_HOST_IDENTIFIER') ?? os.hostname(),
   };
+}
+
+function parseDatabase(r: Reader, cwd: string): AppConfig['database'] {
+  const url = r.httpUrl('RTCSTATS_DATABASE_URL', ['postgres:', 'postgresql:'], true);
+  const sslMode = r.string('RTCSTATS_DATABASE_SSL_MODE') === undefined
+    ? undefined
+    : r.oneOf<DatabaseSslMode>('RTCSTATS_DATABASE_SSL_MODE', 'disable', ['disable', 'require', 'verify-ca', 'verify-full']);
+  const ca = r.fileContents('RTCSTATS_DATABASE_CA_FILE', cwd);
+  if (url !== undefined && sslMode !== undefined && /[?&]ssl(mode)?=/.test(url)) {
+    // pg lets the URL's sslmode override an explicit TLS configuration: refuse the ambiguity.
+    throw new ConfigError('RTCSTATS_DATABASE_SSL_MODE: remove sslmode from RTCSTATS_DATABASE_URL, or leave this unset');
+  }
+  if (ca !== undefined && sslMode === 'disable') {
+    throw new ConfigError('RTCSTATS_DATABASE_CA_FILE needs RTCSTATS_DATABASE_SSL_MODE other than disable');
+  }
+  const table = r.string('RTCSTATS_DATABASE_TABLE') ?? DEFAULT_TABLE;
+  // Quoted as identifiers by Kysely; a dot separates the schema. Quotes and control characters
+  // would need escaping rules that no real table name needs.
+  if (!/^[^".\x00-\x1f]{1,63}(\.[^".\x00-\x1f]{1,63})?$/.test(table)) {
+    throw new ConfigError(`RTCSTATS_DATABASE_TABLE must be a table name, optionally schema.table, without quotes (got "${table}")`);
+  }
+  return {
+    url,
+    // A CA file alone means: verify the server against it.
+    sslMode: sslMode ?? (ca !== undefined ? 'verify-full' : undefined),
+    ca,
+    poolSize: r.int('RTCSTATS_DATABASE_POOL_SIZE', 10, 1, 1000),
+    table,
+  };
+}
+
+function parseS3(r: Reader): S3Config | undefined {
+  const bucket = r.string('RTCSTATS_S3_BUCKET');
+  const names = ['RTCSTATS_S3_REGION', 'RTCSTATS_S3_ENDPOINT', 'RTCSTATS_S3_FORCE_PATH_STYLE', 'RTCSTATS_S3_PREFIX'];
+  if (bucket === undefined) {
+    const stray = names.find((n) => r.string(n) !== undefined);
+    if (stray !== undefined) throw new ConfigError(`${stray} is set but RTCSTATS_S3_BUCKET is not`);
+    return undefined;
+  }
+  const prefix = r.string('RTCSTATS_S3_PREFIX') ?? '';
+  if (prefix.startsWith('/')) throw new ConfigError(`RTCSTATS_S3_PREFIX must not start with "/" (got "${prefix}")`);
+  return {
+    bucket,
+    region: r.string('RTCSTATS_S3_REGION'),
+    endpoint: r.httpUrl('RTCSTATS_S3_ENDPOINT', ['http:', 'https:']),
+    forcePathStyle: r.bool('RTCSTATS_S3_FORCE_PATH_STYLE', false),
+    prefix,
+  };
+}
+
+function parseAnalysis(r: Reader): AnalysisConfig | undefined {
+  const url = r.httpUrl('RTCSTATS_ANALYSIS_URL', ['http:', 'https:']);
+  const token = r.string('RTCSTATS_ANALYSIS_TOKEN');
+  const sample = r.fraction('RTCSTATS_ANALYSIS_SAMPLE', 1);
+  if (url === undefined) {
+    if (token !== undefined) throw new ConfigError('RTCSTATS_ANALYSIS_TOKEN is set but RTCSTATS_ANALYSIS_URL is not');
+    return undefined;
+  }
+  if (token === undefined) throw new ConfigError('RTCSTATS_ANALYSIS_URL needs RTCSTATS_ANALYSIS_TOKEN');
+  return { url, token, sample };
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 
+import { AnalysisModule } from '../analysis/analysis.module.js';
 import { AuthModule } from '../auth/auth.module.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
 import { StorageModule } from '../storage/storage.module.js';
@@ -7,7 +8,7 @@ import { FinalizationController } from './finalization.controller.js';
 import { FinalizationService } from './finalization.service.js';
 
 @Module({
-  imports: [AuthModule, StorageModule, MetadataModule],
+  imports: [AuthModule, StorageModule, MetadataModule, AnalysisModule],
   controllers: [FinalizationController],
   providers: [FinalizationService],
   exports: [FinalizationService],

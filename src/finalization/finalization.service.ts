@@ -2,6 +2,8 @@ import path from 'node:path';
 
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
+import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
+import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -25,6 +27,7 @@ export class FinalizationService implements OnModuleInit {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(DUMP_STORE) dumps: DumpStore,
     @Inject(METADATA_STORE) metadata: MetadataStore,
+    @Inject(ANALYSIS_FORWARDER) analysis: AnalysisForwarder | null,
     metrics: MetricsService,
   ) {
     this.workDir = path.join(config.dataDir, 'work');
@@ -51,6 +54,7 @@ export class FinalizationService implements OnModuleInit {
         warn: (m) => this.logger.warn(m),
         error: (m) => this.logger.error(m),
       },
+      onRecorded: analysis === null ? undefined : (record, file) => analysis.submit(record.id, file),
     });
     this.registerGauges(metrics);
   }

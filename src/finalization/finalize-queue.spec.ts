@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 
 import Database from 'better-sqlite3';
 
-import type { DumpQuery, DumpRecord, MetadataStore } from '../metadata/metadata.store.js';
+import type { DumpQuery, DumpRecord, MetadataStore, StoredDumpRecord } from '../metadata/metadata.store.js';
 import { openSqliteMetadataStore } from '../metadata/sqlite.js';
 import type { DumpStore } from '../storage/dump-store.js';
 import { LocalDumpStore } from '../storage/local-dump.store.js';
@@ -50,6 +50,8 @@ function draft(id: string, frames: number): DumpDraft {
 
 const quiet = { log: () => {}, warn: () => {}, error: () => {} };
 
+const stored = (r: DumpRecord): StoredDumpRecord => ({ ...r, rowId: 0, createdAt: 0, hostIdentifier: null, embedUrl: null });
+
 /** In-memory MetadataStore double that fails its first `failures` inserts; keyed by id like the real one. */
 class FlakyMetadata implements MetadataStore {
   readonly rows = new Map<string, DumpRecord>();
@@ -63,8 +65,9 @@ class FlakyMetadata implements MetadataStore {
     }
     if (!this.rows.has(record.id)) this.rows.set(record.id, record);
   }
-  async get(id: string) { return this.rows.get(id); }
-  async find(_q: DumpQuery) { return [...this.rows.values()]; }
+  async get(id: string) { const r = this.rows.get(id); return r && stored(r); }
+  async find(_q: DumpQuery) { return [...this.rows.values()].map(stored); }
+  async recordAnalysis() { throw new Error('not used by the queue'); }
   async close() {}
   readonly backend = 'memory';
   async ping() {}
@@ -138,6 +141,25 @@ describe('FinalizeQueue', () => {
     assert.equal(dumps.maxActive <= 3, true, `max concurrent stores ${dumps.maxActive}`);
     assert.equal(metadata.rows.size, 20);
     assert.equal(q.depth, 0);
+  });
+
+  it('tells onRecorded once per dump, after the record, while the file still exists', async () => {
+    const d = layout();
+    const metadata = new FlakyMetadata(1);
+    const seen: string[] = [];
+    const q = queue({
+      dumps: new LocalDumpStore(d.dumps),
+      metadata,
+      outboxDir: d.outbox,
+      onRecorded: async (record, file) => {
+        assert.ok(metadata.rows.has(record.id), 'recorded before');
+        seen.push(`${record.id} ${fs.readFileSync(file, 'utf8').split('\n')[0]}`);
+      },
+    });
+    q.submit({ id: 'an1', file: liveFile(d.work, 'an1', 2, true), sealed: false, record: draft('an1', 2), complete: true });
+    await q.idle();
+    assert.deepEqual(seen, ['an1 RTCStatsDump']);
+    assert.deepEqual(fs.readdirSync(d.outbox), []);
   });
 
   it('does not queue the same dump id twice', async () => {

@@ -53,6 +53,11 @@ export interface FinalizeQueueOptions {
   /** First retry delay; doubles per failed attempt up to maxRetryMs. */
   readonly retryMs?: number;
   readonly maxRetryMs?: number;
+  /**
+   * Told once per dump when it is stored and recorded, while its file still exists (analysis
+   * forwarding takes its copy here). Must not throw; its outcome never affects the dump.
+   */
+  readonly onRecorded?: (record: DumpRecord, file: string) => Promise<void>;
 }
 
 export interface FinalizeStats {
@@ -73,6 +78,8 @@ interface Task {
   sealed: boolean;
   record: DumpDraft | undefined;
   location: string | undefined;
+  /** onRecorded was called (a retry of the removal must not call it again). */
+  announced: boolean;
   attempts: number;
   timer: NodeJS.Timeout | undefined;
   waiters: Array<{ resolve: (r: DumpRecord) => void; reject: (e: Error) => void }>;
@@ -160,6 +167,7 @@ export class FinalizeQueue {
       sealed: job.sealed,
       record: job.complete === true ? job.record : undefined,
       location: undefined,
+      announced: false,
       attempts: 0,
       timer: undefined,
       waiters: [],
@@ -240,6 +248,10 @@ export class FinalizeQueue {
       throw err;
     }
     observer?.recorded((performance.now() - started) / 1000);
+    if (!task.announced) {
+      task.announced = true;
+      await this.options.onRecorded?.(record, task.file);
+    }
     await fs.promises.rm(task.file, { force: true });
     for (const w of task.waiters.splice(0)) w.resolve(record);
     this.options.log.log(

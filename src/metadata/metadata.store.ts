@@ -1,11 +1,15 @@
-/** One finished dump, as kept in the metadata database. */
+/** One finished dump, as handed to the metadata store. */
 export interface DumpRecord {
+  /** The dump id (a UUID): `dump_id` in the table. */
   id: string;
+  /** Epoch ms: `session_start`. */
   startTime: number;
+  /** Epoch ms: `session_end`. */
   endTime: number;
   closeCode: number;
   frameCount: number;
   bytes: number;
+  /** Where the dump store put it (a path, or the object URL): `blob_url`. */
   location: string;
   user: string | null;
   session: string | null;
@@ -23,17 +27,36 @@ export interface DumpRecord {
   meetingId?: string | null;
 }
 
+/** A record as read back, with what the table adds. */
+export interface StoredDumpRecord extends DumpRecord {
+  /** The table's bigint `id`, which the reference's tools join on. */
+  rowId: number;
+  createdAt: number;
+  hostIdentifier: string | null;
+  embedUrl: string | null;
+}
+
 export interface DumpQuery {
   user?: string;
   session?: string;
   conference?: string;
 }
 
-/** The searchable metadata records. Implementations: embedded SQLite now; PostgreSQL later. */
+/** What an rtcstats.com-style analysis service answered for one dump. */
+export interface AnalysisResult {
+  embedUrl?: string;
+  rtcstatsId?: string;
+  data?: Record<string, unknown>;
+}
+
+/** The searchable metadata records: SQLite or PostgreSQL, through one Kysely implementation. */
 export interface MetadataStore {
-  /** Idempotent on `record.id`: inserting a dump id that exists is a no-op (not an error, not a second row). */
+  /** Idempotent on the dump id: inserting the same dump id again changes nothing. */
   insert(record: DumpRecord): Promise<void>;
-  find(query: DumpQuery, limit?: number): Promise<DumpRecord[]>;
+  get(id: string): Promise<StoredDumpRecord | undefined>;
+  find(query: DumpQuery, limit?: number): Promise<StoredDumpRecord[]>;
+  /** Sets the dump's `rtcstats_embed_url` and stores `data` in rtcstats_analysis/observations. */
+  recordAnalysis(id: string, result: AnalysisResult): Promise<void>;
   close(): Promise<void>;
   /** A short name for metrics labels (`sqlite`, `postgres`): never a URL, host or credential. */
   readonly backend: string;

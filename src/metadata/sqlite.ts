@@ -5,14 +5,19 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
-import { KyselyMetadataStore } from './kysely-metadata.store.js';
-import { type Database as Schema, migrateToLatest } from './schema.js';
+import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-metadata.store.js';
+import { migrateToLatest } from './migrations.js';
+import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 
 /** How long one write may wait for another connection's lock (blocking the event loop meanwhile). */
 export const SQLITE_BUSY_TIMEOUT_MS = 10;
 
 /** Opens (and migrates) the embedded SQLite metadata database. */
-export async function openSqliteMetadataStore(file: string): Promise<KyselyMetadataStore> {
+export async function openSqliteMetadataStore(
+  file: string,
+  options: Omit<KyselyMetadataStoreOptions, 'backend'> = { table: DEFAULT_TABLE, hostIdentifier: null },
+  onMigrated?: (applied: string[]) => void,
+): Promise<KyselyMetadataStore> {
   makeDataDir(path.dirname(file));
   // SQLite would create the file 0644; created here first, it gives -wal and -shm the same mode as the database.
   fs.closeSync(fs.openSync(file, 'a', DATA_FILE_MODE));
@@ -28,6 +33,12 @@ export async function openSqliteMetadataStore(file: string): Promise<KyselyMetad
   // last records but never corrupts the database (dumps themselves are fsynced by the store).
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrateToLatest(db);
-  return new KyselyMetadataStore(db, 'sqlite');
+  try {
+    const applied = await migrateToLatest(db, { dialect: 'sqlite', table: options.table });
+    if (applied.length > 0) onMigrated?.(applied);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new KyselyMetadataStore(db, { ...options, backend: 'sqlite' });
 }

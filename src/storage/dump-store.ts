@@ -1,4 +1,4 @@
-/** Where finished dumps go. Implementations: local directory now; object storage later. */
+/** Where finished dumps go. Implementations: local directory, S3-compatible bucket. */
 export interface DumpStore {
   /**
    * Stores the finished dump file under the dump id (gzip-compressed) and returns its location.
@@ -12,6 +12,8 @@ export interface DumpStore {
    * write), rejects with the reason otherwise. Cheap enough for a probe every few seconds.
    */
   ping(): Promise<void>;
+  /** Releases connections at shutdown. */
+  close?(): void;
 }
 
 export const DUMP_STORE = Symbol('DUMP_STORE');

@@ -8,7 +8,11 @@ import type { DumpStore } from './dump-store.js';
 
 const PARTIAL = '.partial';
 
-/** Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed. */
+/**
+ * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
+ * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store and
+ * is not written again.
+ */
 export class LocalDumpStore implements DumpStore {
   readonly backend = 'local';
 
@@ -32,6 +36,11 @@ export class LocalDumpStore implements DumpStore {
 
   async store(id: string, file: string): Promise<string> {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
+    const exists = await fs.promises.access(target).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return target;
     const temp = `${target}${PARTIAL}`;
     try {
       const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
@@ -42,7 +51,6 @@ export class LocalDumpStore implements DumpStore {
       } finally {
         await handle.close();
       }
-      // rename replaces an object stored by an earlier attempt: one object per id.
       await fs.promises.rename(temp, target);
     } catch (err) {
       await fs.promises.rm(temp, { force: true });

@@ -1,20 +1,29 @@
 import path from 'node:path';
 
-import { Module } from '@nestjs/common';
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { DUMP_STORE } from './dump-store.js';
+import { DUMP_STORE, type DumpStore } from './dump-store.js';
 import { LocalDumpStore } from './local-dump.store.js';
+import { S3DumpStore } from './s3-dump.store.js';
+
+/** The S3-compatible bucket when RTCSTATS_S3_BUCKET is set, else `<data dir>/dumps`. */
+export async function openDumpStore(config: AppConfig): Promise<DumpStore> {
+  if (config.s3 === undefined) return new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel);
+  const store = new S3DumpStore(config.s3, config.gzipLevel);
+  await store.checkConfig();
+  return store;
+}
 
 @Module({
-  providers: [
-    {
-      provide: DUMP_STORE,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel),
-    },
-  ],
+  providers: [{ provide: DUMP_STORE, inject: [APP_CONFIG], useFactory: openDumpStore }],
   exports: [DUMP_STORE],
 })
-export class StorageModule {}
+export class StorageModule implements OnApplicationShutdown {
+  constructor(@Inject(DUMP_STORE) private readonly store: DumpStore) {}
+
+  onApplicationShutdown(): void {
+    this.store.close?.();
+  }
+}

@@ -107,12 +107,12 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly backend: string;
 
   /**
-   * Readiness: a write transaction that changes nothing (no dump id looks like this one), so it
-   * fails when the database is unreachable or write-locked, as an insert would.
+   * Readiness: a write transaction that changes nothing (the nil UUID is never a dump id: ours are
+   * version 4), so it fails when the database is unreachable or write-locked, as an insert would.
    */
   async ping(): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      await tx.deleteFrom(this.table).where('dump_id', '=', 'readiness-probe').execute();
+      await tx.deleteFrom(this.table).where('dump_id', '=', '00000000-0000-0000-0000-000000000000').execute();
     });
   }
 

@@ -245,6 +245,39 @@ describe('per-connection limits (real app, real clients): close code, metric, ot
     assert.ok(r.frameCount >= 1000 && r.frameCount < 1500, `entries kept: ${r.frameCount}`);
     assert.equal(await limited('rate_limit', 'jitsi'), 1);
   });
+
+  it('Jitsi: an idle socket is closed with 1001 (the client may reconnect); a session over the duration ends alone (1001, dump kept) and later entries start a new dump', async () => {
+    const idleId = newSessionId();
+    const idle = await jitsiConnect(jitsiUrl(t, sign({ rtcStats: { session: 'jitsi-idle' } }), idleId));
+    const idleClosed = closed(idle.ws, 5_000);
+    await idle.next('greeting');
+    assert.deepEqual(await idleClosed, { code: 1001, reason: 'idle timeout' });
+    assert.equal(await limited('idle_timeout', 'jitsi'), 1);
+
+    const id = newSessionId();
+    const client = await jitsiConnect(jitsiUrl(t, sign({ rtcStats: { session: 'jitsi-long' } }), id));
+    await client.next('greeting');
+    let seq = 0;
+    const send = () => client.ws.send(messageFor(id, JSON.stringify(['getstats', 'PC_0', { seq }, Date.now(), ++seq])));
+    // Active all along (never idle): the session passes 3 s, is ended, and the next entries start a new dump.
+    const timer = setInterval(send, 300);
+    try {
+      const records = await waitForJitsiRecords(t, id, 1, 8_000);
+      assert.equal(records[0].closeCode, 1001);
+      assert.ok(records[0].frameCount >= 5, `entries kept: ${records[0].frameCount}`);
+      await waitFor(() => (seq > records[0].frameCount + 2 ? true : undefined), 'entries after the end');
+    } finally {
+      clearInterval(timer);
+    }
+    assert.equal(client.ws.readyState, WebSocket.OPEN, 'the socket stays open');
+    const done = closed(client.ws);
+    client.ws.close(3001);
+    await done;
+    const both = await waitForJitsiRecords(t, id, 2);
+    assert.equal(both[1].closeCode, 3001);
+    assert.ok(both[1].frameCount >= 1);
+    assert.equal(await limited('session_duration', 'jitsi'), 1);
+  });
 });
 
 describe('/readyz (terminus): metadata store, dump storage, disk, draining', () => {

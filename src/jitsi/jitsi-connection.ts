@@ -25,6 +25,13 @@ export interface SessionHandle {
   readonly session: JitsiSession;
   readonly file: JitsiDumpFile;
   owner: JitsiConnection | null;
+  /** The dump's id: named in every log line about the session (the logger makes it a field). */
+  readonly dumpId?: string;
+}
+
+/** ` (dump <id>)` for a log line about a session. */
+export function dumpNote(handle: SessionHandle | undefined): string {
+  return handle?.dumpId === undefined ? '' : ` (dump ${handle.dumpId})`;
 }
 
 export interface JitsiLog {
@@ -129,7 +136,7 @@ export class JitsiConnection {
       const handle = this.ctx.registry.claim(this.key(id));
       if (handle !== undefined) {
         greet = this.adopt(handle);
-        this.ctx.log.log(`Jitsi session ${id} resumed on connection ${this.params.id} after seq ${greet}`);
+        this.ctx.log.log(`Jitsi session ${id} resumed on connection ${this.params.id} after seq ${greet}${dumpNote(handle)}`);
       }
     }
     if (this.browser) ws.send(snMessage(greet, true));
@@ -196,7 +203,7 @@ export class JitsiConnection {
         if (this.endedIds.has(msg.statsSessionId)) return;
         this.endedIds.add(msg.statsSessionId);
         const handle = this.sessions.get(msg.statsSessionId);
-        this.ctx.log.warn(`Jitsi session ${msg.statsSessionId} ended: malformed message (${msg.problem}); the connection and its other sessions go on`);
+        this.ctx.log.warn(`Jitsi session ${msg.statsSessionId} ended: malformed message (${msg.problem}); the connection and its other sessions go on${dumpNote(handle)}`);
         if (handle !== undefined) this.ctx.end(handle, CLOSE_DUMP_ERROR, `malformed message: ${msg.problem}`);
         return;
       }
@@ -214,7 +221,7 @@ export class JitsiConnection {
       limits.hit(this, 'dump too large', handle);
       return;
     }
-    if (r.gap) this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: entries missing before seq ${msg.entry.seq}`);
+    if (r.gap) this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: entries missing before seq ${msg.entry.seq}${dumpNote(handle)}`);
     if (r.ack !== undefined && this.browser) this.ws.send(snMessage(r.ack, false));
     if (r.pause) {
       this.pauses++;

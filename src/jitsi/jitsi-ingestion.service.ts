@@ -19,7 +19,7 @@ import { LimitsService } from '../limits/limits.service.js';
 import type { Expiry, FrameBreach } from '../limits/limits.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
-import { type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
+import { dumpNote, type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
 import { JitsiDumpFile } from './jitsi-dump-file.js';
 import { CLOSE_DUMP_ERROR, statsFormat } from './jitsi-protocol.js';
 
@@ -100,7 +100,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     keyring.onChange((next) => this.closeRevoked(next));
     this.registry = new ResumeRegistry<SessionHandle>(config.jitsi.resumeGraceMs, realTimers, (handle) => {
       const last = handle.session.stats.disconnects;
-      this.logger.log(`Jitsi session ${handle.session.statsSessionId}: no reconnect within the grace period (${last} disconnect(s))`);
+      this.logger.log(`Jitsi session ${handle.session.statsSessionId}: no reconnect within the grace period (${last} disconnect(s))${dumpNote(handle)}`);
       this.end(handle, handle.session.lastCloseCode ?? 1006, 'not resumed within the grace period');
     });
     const logger = this.logger;
@@ -178,11 +178,12 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     const code = JITSI_LIMIT_CLOSE[breach];
     this.metrics.limited.inc({ limit: LIMIT_LABEL[breach], protocol: 'jitsi' });
     if (breach === 'session too long') {
-      this.logger.warn(`Jitsi session ${handle!.session.statsSessionId} ended: ${breach} (RTCSTATS_MAX_SESSION_DURATION); the dump is kept, later entries start a new one`);
+      this.logger.warn(`Jitsi session ${handle!.session.statsSessionId} ended: ${breach} (RTCSTATS_MAX_SESSION_DURATION); the dump is kept, later entries start a new one${dumpNote(handle)}`);
       this.end(handle!, code, breach);
       return;
     }
-    this.logger.warn(`Jitsi connection ${conn.params.id} closed with ${code}: ${breach}; its sessions' dumps are kept`);
+    const dumps = [...conn.sessions.values()].map((h) => h.dumpId).join(', ');
+    this.logger.warn(`Jitsi connection ${conn.params.id} closed with ${code}: ${breach}; its sessions' dumps are kept${dumps === '' ? '' : ` (dump ${dumps})`}`);
     // The sessions end with the socket (not parked for a resume): the client is told not to come back, or is gone.
     for (const h of [...conn.sessions.values()]) this.end(h, code, breach);
     conn.close(code, breach);
@@ -215,7 +216,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       JSON.stringify(['connectionInfo', null, meta, info.startTime]),
       WRITE_BUFFER_BYTES,
       (err) => {
-        this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message})`);
+        this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message}) (dump ${dumpId})`);
         // 1011 is retried by the client, which then resends what was not acknowledged into a new dump.
         const owner = handle.owner;
         this.end(handle, CLOSE_INTERNAL_ERROR, 'cannot record session');
@@ -223,7 +224,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       },
     );
     const session = new JitsiSession(statsSessionId, file, { everyEntries: this.config.jitsi.ackEntries, intervalMs: this.config.jitsi.ackIntervalMs }, Date.now);
-    const handle: SessionHandle = { key: `${conn.params.identityKey}\n${statsSessionId}`, session, file, owner: conn };
+    const handle: SessionHandle = { key: `${conn.params.identityKey}\n${statsSessionId}`, session, file, owner: conn, dumpId };
     this.registry.add(handle.key, handle);
     this.sessionInfo.set(handle, info);
     this.logger.log(`Jitsi session ${statsSessionId} started (dump ${dumpId}) on connection ${conn.params.id}`);
@@ -263,7 +264,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
         });
         if (job !== undefined) this.finalization.queue.submit(job);
       })
-      .catch((err: unknown) => this.logger.error(`Jitsi session ${handle.session.statsSessionId}: cannot hand over to finalization: ${String(err)}`))
+      .catch((err: unknown) => this.logger.error(`Jitsi session ${handle.session.statsSessionId}: cannot hand over to finalization: ${String(err)}${dumpNote(handle)}`))
       .finally(() => this.finalizing.delete(done));
     this.finalizing.add(done);
   }

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { WebSocket } from 'ws';
 
 import { type CollectorProcess, startCollector, stopCollector } from './collector-process.js';
-import { closed, connect, OTHER_SECRET, sendAndClose, sign, tempDir, TEST_SECRET, tokenQuery, within } from './helpers.js';
+import { closed, connect, OTHER_SECRET, REPO_ROOT, sendAndClose, sign, tempDir, TEST_SECRET, tokenQuery, waitFor, within } from './helpers.js';
 
 const API_KEY = 'logging-test-api-key-0123456789-abcdefgh';
 const WRONG_KEY = 'logging-wrong-api-key-0123456789-abcdefg';
@@ -113,5 +115,32 @@ describe('RTCSTATS_LOG_FORMAT=pretty', () => {
       await stopCollector(c);
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('RTCSTATS_LOG_LEVEL applies to Nest\'s own startup lines', () => {
+  it('at warn, neither Nest\'s lines nor ours below warn are written', async () => {
+    const dataDir = tempDir();
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/src/main.js')], {
+      cwd: dataDir,
+      env: { PATH: process.env.PATH ?? '', RTCSTATS_PORT: '0', RTCSTATS_HOST: '127.0.0.1', RTCSTATS_DATA_DIR: dataDir, RTCSTATS_AUTH: 'disabled', RTCSTATS_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      // The one warning of this configuration comes after the server listens.
+      await waitFor(() => (out.includes('RTCSTATS_AUTH=disabled') ? true : undefined), 'the auth-disabled warning');
+    } finally {
+      child.kill('SIGTERM');
+      await within(exited, 'the server to stop');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+    const lines = out.trimEnd().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+    assert.ok(lines.length >= 1);
+    for (const l of lines) assert.ok(l.level === 'warn' || l.level === 'error', `${l.level}: ${l.msg}`);
+    assert.ok(!out.includes('Starting Nest application'));
   });
 });

@@ -14,6 +14,8 @@ const PARTIAL = '.partial';
  * is not written again.
  */
 export class LocalDumpStore implements DumpStore {
+  readonly backend = 'local';
+
   constructor(
     private readonly dir: string,
     private readonly gzipLevel = 1,
@@ -23,6 +25,13 @@ export class LocalDumpStore implements DumpStore {
     for (const name of fs.readdirSync(dir)) {
       if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
     }
+  }
+
+  /** Writes and removes a probe file: the directory exists and takes a write. */
+  async ping(): Promise<void> {
+    const probe = path.join(this.dir, `.ping-${process.pid}${PARTIAL}`);
+    await fs.promises.writeFile(probe, '', { mode: DATA_FILE_MODE });
+    await fs.promises.rm(probe, { force: true });
   }
 
   async store(id: string, file: string): Promise<string> {

@@ -41,13 +41,6 @@ describe('WebSocket authentication (keyring.md bad inputs)', () => {
     assert.equal(storedFiles(t.dataDir).length, rows.length, 'one dump per record, nothing else');
   }
 
-  /** The Auth log lines written while `action` ran. */
-  async function authLogsDuring(action: () => Promise<void>): Promise<string[]> {
-    const before = t.logs.length;
-    await action();
-    return t.logs.slice(before).filter((l) => l.includes('[Auth]'));
-  }
-
   for (const c of REJECTED) {
     it(`opens then closes 1008, logs why and stores nothing: ${c.name}`, async () => {
       const url = t.url(`/rejected${query(c.tokens())}`);
@@ -56,30 +49,35 @@ describe('WebSocket authentication (keyring.md bad inputs)', () => {
         await assert.rejects(connect(url), /Unexpected server response: 431/);
         return;
       }
-      const logged = await authLogsDuring(async () => {
-        const ws = await connect(url);
-        const done = closed(ws);
-        // Frames sent right after open must not be stored either.
-        ws.send('[39,null,{"rejected":true},1]');
-        const { code, reason } = await done;
-        assert.equal(code, 1008);
-        assert.equal(reason, expectedReason(c), 'the fixed close reason of its category');
-      });
-      assert.equal(logged.length, 1, `one log line: ${logged.join(' | ')}`);
-      assert.ok(logged[0].includes(c.detail), `the server log says "${c.detail}": ${logged[0]}`);
+      // The detailed reason is the verifier's (its unit test checks it per case); the log groups
+      // repeats of one detail, so this test checks the close reason and that nothing was stored.
+      const ws = await connect(url);
+      const done = closed(ws);
+      // Frames sent right after open must not be stored either.
+      ws.send('[39,null,{"rejected":true},1]');
+      const { code, reason } = await done;
+      assert.equal(code, 1008);
+      assert.equal(reason, expectedReason(c), 'the fixed close reason of its category');
       await assertNothingRejectedStored();
     });
   }
 
   it('logs the contract lines, without the token', async () => {
+    // Its own app: repeats of a line are grouped per interval, so earlier tests must not have logged it.
+    const own = await startApp(KEYRING_ENV);
     const expired = forge({ alg: 'HS256' }, { exp: Math.floor(Date.now() / 1000) - 3600 });
     const wrongKey = forge({ alg: 'HS256' }, { exp: Math.floor(Date.now() / 1000) + 60 }, 'wrong-secret-0123456789-abcdefghijklmnop');
-    const logged = await authLogsDuring(async () => {
+    let logged: string[];
+    try {
+      const before = own.logs.length;
       for (const tokens of [[], [expired], ['not-a-jwt'], [wrongKey]]) {
-        const ws = await connect(t.url(`/log-check${query(tokens)}`));
+        const ws = await connect(own.url(`/log-check${query(tokens)}`));
         assert.equal((await closed(ws)).code, 1008);
       }
-    });
+      logged = own.logs.slice(before).filter((l) => l.includes('[Auth]'));
+    } finally {
+      await own.close();
+    }
     assert.equal(logged.length, 4, logged.join(' | '));
     assert.match(logged[0], /Authentication is configured but rtcstats-token is missing/);
     assert.match(logged[1], /JWT authorization failed TokenExpiredError: jwt expired/);

@@ -32,7 +32,8 @@ function cleanEnv(extra) {
 
 async function launch(name, args, { env, cwd, pinCpu, logFile }) {
   const port = await freePort();
-  const argv = args(port);
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the servers (e.g. `--prof` to profile them).
+  const argv = [...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...args(port)];
   const [cmd, cmdArgs] = pinCpu === null ? [process.execPath, argv] : ['taskset', ['-c', String(pinCpu), process.execPath, ...argv]];
   const log = fs.openSync(logFile, 'a');
   const child = spawn(cmd, cmdArgs, { env: env(port), cwd, stdio: ['ignore', log, log] });

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
-import type { DumpStore } from './dump-store.js';
+import { type DumpStore, STORE_GZIP_CHUNK, STORE_READ_CHUNK } from './dump-store.js';
 
 const PARTIAL = '.partial';
 
@@ -44,7 +44,11 @@ export class LocalDumpStore implements DumpStore {
     const temp = `${target}${PARTIAL}`;
     try {
       const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
-      await pipeline(fs.createReadStream(file), zlib.createGzip({ level: this.gzipLevel }), out);
+      await pipeline(
+        fs.createReadStream(file, { highWaterMark: STORE_READ_CHUNK }),
+        zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK }),
+        out,
+      );
       const handle = await fs.promises.open(temp, 'r');
       try {
         await handle.sync();

@@ -6,7 +6,7 @@ import { HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/clien
 import { Upload } from '@aws-sdk/lib-storage';
 
 import type { S3Config } from '../config/app-config.js';
-import type { DumpStore } from './dump-store.js';
+import { type DumpStore, STORE_GZIP_CHUNK, STORE_READ_CHUNK } from './dump-store.js';
 
 /** S3 errors for a missing object: HEAD answers 404 without a body, so only the status is known. */
 function isNotFound(err: unknown): boolean {
@@ -75,8 +75,8 @@ export class S3DumpStore implements DumpStore {
         done(null, chunk);
       },
     });
-    const source = fs.createReadStream(file);
-    const gzip = zlib.createGzip({ level: this.gzipLevel });
+    const source = fs.createReadStream(file, { highWaterMark: STORE_READ_CHUNK });
+    const gzip = zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK });
     // Errors of the file and gzip streams must reject the upload, not crash the process.
     const body = source.pipe(gzip).pipe(counter);
     const failed = new Promise<never>((_, reject) => {

@@ -98,12 +98,12 @@ function fileServer(description, script, extraArgs) {
   };
 }
 
-function collector(extraEnv, description) {
+function collector(extraEnv, description, root = () => REPO_ROOT) {
   return {
     description,
     async start({ dir, secret, pinCpu }) {
       const data = path.join(dir, 'data');
-      const server = await launch('collector', () => [path.join(REPO_ROOT, 'dist/src/main.js')], {
+      const server = await launch('collector', () => [path.join(root(), 'dist/src/main.js')], {
         env: (port) =>
           cleanEnv({
             RTCSTATS_PORT: String(port),
@@ -153,6 +153,11 @@ function collector(extraEnv, description) {
 export const TARGETS = {
   baseline: fileServer('minimal ws + append-to-file server (bench/baseline-server.mjs)', 'bench/baseline-server.mjs', []),
   collector: collector({}, 'this collector at its defaults but for the client limits (dist/src/main.js)'),
+  // A/B against another build: BENCH_REF_DIR names a checkout with its own dist/ (node_modules reachable from it).
+  'collector-ref': collector({}, 'the collector built in $BENCH_REF_DIR (A/B of two builds in one run)', () => {
+    if (process.env.BENCH_REF_DIR === undefined) throw new Error('collector-ref needs BENCH_REF_DIR (a checkout with dist/)');
+    return path.resolve(process.env.BENCH_REF_DIR);
+  }),
   'collector-plain': collector({ RTCSTATS_OBFUSCATE_IPS: 'false' }, 'this collector with RTCSTATS_OBFUSCATE_IPS=false'),
   // The experiment behind the gateway's design (no auth: ingest scenarios only).
   'nest-raw': fileServer('Nest app, frames from a raw ws listener', 'bench/nest-pipeline.mjs', ['--mode', 'raw']),

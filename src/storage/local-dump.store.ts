@@ -1,12 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
 import { type DumpStore, STORE_GZIP_CHUNK, STORE_READ_CHUNK } from './dump-store.js';
 
 const PARTIAL = '.partial';
+/** Dumps up to this size are read and gzipped whole (bounded memory per store), larger ones streamed. */
+const WHOLE_FILE_BYTES = 1024 * 1024;
+const gzip = promisify(zlib.gzip);
 
 /**
  * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
@@ -43,17 +47,31 @@ export class LocalDumpStore implements DumpStore {
     if (exists) return target;
     const temp = `${target}${PARTIAL}`;
     try {
-      const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
-      await pipeline(
-        fs.createReadStream(file, { highWaterMark: STORE_READ_CHUNK }),
-        zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK }),
-        out,
-      );
-      const handle = await fs.promises.open(temp, 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      const { size } = await fs.promises.stat(file);
+      if (size <= WHOLE_FILE_BYTES) {
+        // Small dumps (most sessions): one read, one gzip call, one write, the sync on the same
+        // handle; three streams cost more to set up than gzipping a short dump.
+        const gz = await gzip(await fs.promises.readFile(file), { level: this.gzipLevel });
+        const handle = await fs.promises.open(temp, 'w', DATA_FILE_MODE);
+        try {
+          await handle.writeFile(gz);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } else {
+        const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
+        await pipeline(
+          fs.createReadStream(file, { highWaterMark: STORE_READ_CHUNK }),
+          zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK }),
+          out,
+        );
+        const handle = await fs.promises.open(temp, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       await fs.promises.rename(temp, target);
     } catch (err) {

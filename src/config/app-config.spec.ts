@@ -50,7 +50,7 @@ describe('parseConfig', () => {
     assert.equal(c.jwt.maxLifetimeSec, 86400);
     assert.equal(c.jwt.clockToleranceSec, 30);
     assert.equal(c.shutdownTimeoutMs, 25_000);
-    assert.equal(c.finalizeConcurrency, os.availableParallelism());
+    assert.equal(c.finalizeConcurrency, Math.max(4, os.availableParallelism()));
     assert.equal(c.uploadPath, undefined);
     assert.equal(c.maxUploadBytes, 64 * 1024 * 1024);
   });

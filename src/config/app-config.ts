@@ -294,6 +294,11 @@ class Reader {
 }
 
 /** Builds the configuration from environment variables; throws ConfigError on the first bad value. */
+/** Default RTCSTATS_FINALIZE_CONCURRENCY: the number of cores, at least 4. */
+export function defaultFinalizeConcurrency(): number {
+  return Math.max(4, os.availableParallelism());
+}
+
 export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
   const r = new Reader(env);
   const dataDir = path.resolve(cwd, r.string('RTCSTATS_DATA_DIR') ?? './data');
@@ -349,7 +354,8 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       minFreeDiskBytes: r.bytes('RTCSTATS_MIN_FREE_DISK', 1024 ** 3, 0, 2 ** 60),
     },
     shutdownTimeoutMs: r.duration('RTCSTATS_SHUTDOWN_TIMEOUT', 25, 0, 3600) * 1000,
-    finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', os.availableParallelism(), 1, 256),
+    // At least 4: each store waits on an fsync, so even one core keeps a few in flight.
+    finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', defaultFinalizeConcurrency(), 1, 256),
     uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),
     maxUploadBytes: r.int('RTCSTATS_MAX_UPLOAD_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
     docs: r.bool('RTCSTATS_DOCS', true),

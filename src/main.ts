@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
+import { runClusterPrimaryIfConfigured } from './cluster/cluster-primary.js';
 import type { AppConfig, LogLevel } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
 import { generatedKeyNotice } from './keyring/generated-key-notice.js';
@@ -26,6 +27,8 @@ class AppLogger extends ConsoleLogger {
 }
 
 async function bootstrap(): Promise<void> {
+  // RTCSTATS_WORKERS > 1: this process only supervises workers, which run the rest of this function.
+  if (await runClusterPrimaryIfConfigured()) return;
   const logger = new AppLogger();
   const app = await NestFactory.create(AppModule, { abortOnError: false, logger }).catch((err: unknown) => {
     if (isConfigError(err)) {

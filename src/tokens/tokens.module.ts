@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 
 import { AuthModule } from '../auth/auth.module.js';
+import { RedisThrottlerStorage } from '../common/redis-throttler-storage.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { CLOCK } from './clock.js';
@@ -18,6 +19,8 @@ import { TokensService } from './tokens.service.js';
         // Named "default" so the guard sends a plain Retry-After header (other names get a suffix).
         throttlers: [{ name: 'default', ttl: config.tokens.rateLimitWindowSec * 1000, limit: config.tokens.rateLimit }],
         errorMessage: RATE_LIMIT_MESSAGE,
+        // Shared by every process and instance when Redis is configured, else per process.
+        storage: config.redis === undefined ? undefined : new RedisThrottlerStorage(config.redis),
       }),
     }),
   ],

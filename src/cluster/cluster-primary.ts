@@ -1,0 +1,42 @@
+import cluster from 'node:cluster';
+import path from 'node:path';
+
+import { Logger } from '@nestjs/common';
+
+import { type AppConfig, parseConfig } from '../config/app-config.js';
+import { ensureWritableDir } from '../config/data-dir.js';
+import { loadEnvironment } from '../config/environment.js';
+import { ClusterSupervisor } from './cluster-supervisor.js';
+import { adoptOrphans, slotDir } from './work-folders.js';
+
+/**
+ * Runs this process as the cluster primary when RTCSTATS_WORKERS asks for more than one process;
+ * resolves false when it should boot the collector itself (a single process, or a worker).
+ */
+export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
+  if (!cluster.isPrimary) return false;
+  let config: AppConfig;
+  try {
+    config = parseConfig(await loadEnvironment());
+    if (config.workers === 1) return false;
+    ensureWritableDir(config.dataDir, 'RTCSTATS_DATA_DIR');
+  } catch (err) {
+    // The collector's own boot reports a bad setting in its usual words.
+    if ((err as Error).name === 'ConfigError') return false;
+    throw err;
+  }
+  const logger = new Logger('Cluster');
+  // Dumps of slots this run will not have (and of an earlier single-process run) go to slot 1.
+  for (const base of ['work', 'outbox'].map((name) => path.join(config.dataDir, name))) {
+    const moved = adoptOrphans(base, slotDir(base, 1), config.workers);
+    if (moved > 0) logger.warn(`${moved} file(s) of an earlier run moved from ${base} to worker 1, which recovers them`);
+  }
+  logger.log(`Primary (pid ${process.pid}) starting ${config.workers} workers`);
+  const supervisor = new ClusterSupervisor(config.workers, logger);
+  process.on('SIGTERM', () => supervisor.stop('SIGTERM'));
+  process.on('SIGINT', () => supervisor.stop('SIGINT'));
+  process.on('SIGHUP', () => supervisor.forward('SIGHUP'));
+  const code = await supervisor.run();
+  logger.log(code === 0 ? 'All workers drained' : 'Stopped');
+  process.exit(code);
+}

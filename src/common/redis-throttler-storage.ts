@@ -1,0 +1,47 @@
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface.js';
+import { Redis } from 'ioredis';
+
+import type { RedisConfig } from '../config/app-config.js';
+
+/**
+ * Rate-limit state in Redis, shared by every process and instance (RTCSTATS_REDIS_URL), with the
+ * in-memory storage's semantics: hits count per key and throttler name, but a block belongs to
+ * the key, whichever throttler set it. ApiKeyAuthenticator relies on that: its probe under its own
+ * name sees the block the failure counter set. The maintained storage's atomic script does the
+ * counting; only the key names differ (its block key includes the throttler name).
+ */
+export class RedisThrottlerStorage extends ThrottlerStorageRedisService {
+  constructor(private readonly config: RedisConfig) {
+    super(
+      new Redis(config.url, {
+        // Fail a request quickly while Redis is away instead of queueing it without bound.
+        maxRetriesPerRequest: 1,
+        commandTimeout: 5000,
+        enableOfflineQueue: true,
+        lazyConnect: false,
+      }),
+    );
+    this.disconnectRequired = true;
+    // An unreachable Redis fails the requests that need it; the connection error itself is not fatal.
+    this.redis.on('error', () => undefined);
+  }
+
+  override async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    // One hash tag per key keeps both keys in one Redis Cluster slot, as the script needs.
+    const base = `{${this.config.keyPrefix}throttle:${key}}`;
+    const results = (await this.redis.call('eval', this.scriptSrc, 2, `${base}:${throttlerName}:hits`, `${base}:blocked`, throttlerName, ttl, limit, blockDuration)) as number[];
+    const [totalHits, timeToExpire, isBlocked, timeToBlockExpire] = results;
+    return {
+      totalHits,
+      timeToExpire: Math.ceil(timeToExpire / 1000),
+      isBlocked: isBlocked === 1,
+      timeToBlockExpire: Math.ceil(timeToBlockExpire / 1000),
+    };
+  }
+
+  /** Closes the connection (Nest calls this at shutdown). */
+  override onModuleDestroy(): void {
+    this.redis.disconnect(false);
+  }
+}

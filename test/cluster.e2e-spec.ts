@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -6,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { WebSocket } from 'ws';
 
 import { type CollectorProcess, metadataRows, type Row, startCollector, stopCollector } from './collector-process.js';
-import { closed, connect, OTHER_SECRET, readDump, sign, TEST_SECRET, tempDir, tokenQuery, waitFor, within, writeKeyring } from './helpers.js';
+import { closed, connect, OTHER_SECRET, readDump, REPO_ROOT, sign, TEST_SECRET, tempDir, tokenQuery, waitFor, within, writeKeyring } from './helpers.js';
 
 /** Enough concurrent sessions that the cluster's round-robin gives each of 2 workers several. */
 const SESSIONS = 8;
@@ -165,5 +166,26 @@ describe('RTCSTATS_WORKERS=2 (a Node cluster on one port, child process)', () =>
     assertComplete(rowsOf(sessions)!, sessions, 1001);
     assert.deepEqual([...liveFiles(work(1)), ...liveFiles(work(2))], []);
     assert.equal(c.output.filter((l) => /Draining: closing/.test(l)).length, 2, 'both workers drained');
+  });
+});
+
+describe('RTCSTATS_WORKERS=2 with a worker that cannot start', () => {
+  const dataDir = tempDir('rtcstats-cluster-bad-');
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('stops the cluster with exit code 1 instead of forking it again and again', async () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist/src/main.js')], {
+      cwd: dataDir,
+      env: { PATH: process.env.PATH ?? '', RTCSTATS_WORKERS: '2', RTCSTATS_PORT: '0', RTCSTATS_DATA_DIR: dataDir, RTCSTATS_KEYRING_FILE: path.join(dataDir, 'missing.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exit = await within(new Promise<number | null>((r) => child.once('exit', (code) => r(code))), 'the primary to give up', 30_000).finally(() => child.kill('SIGKILL'));
+    assert.equal(exit, 1, output);
+    assert.match(output, /missing\.json: cannot read \(ENOENT\)/);
+    assert.match(output, /Worker 1 \(pid \d+\) exited during startup with code 1: stopping/);
+    assert.equal((output.match(/Primary \(pid/g) ?? []).length, 1);
   });
 });

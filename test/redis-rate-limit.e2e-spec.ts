@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import { after, describe, it } from 'node:test';
 
 import { REDIS_URL, redisPrefix, redisUnavailable } from './backends.js';
-import { startApp, type TestApp, within } from './helpers.js';
+import { closed, connect, sign, startApp, type TestApp, tokenQuery, within } from './helpers.js';
 
 const API_KEY = 'api-key-one-0123456789-abcdefghijklmnopq';
 const LIMIT = 10;
@@ -63,6 +64,31 @@ describe('POST /tokens rate limit across instances', () => {
       assert.equal(await post(apps[0], `${API_KEY.slice(0, -1)}x`), 429);
       // ...and instance B refuses that client even with the right key.
       assert.equal(await post(apps[1]), 429);
+    });
+  });
+
+  describe('with RTCSTATS_REDIS_URL pointing at nothing', () => {
+    let apps: TestApp[] = [];
+    let server: net.Server | undefined;
+    after(async () => {
+      await stop(apps);
+      if (server) await new Promise((r) => server!.close(r));
+    });
+
+    it('answers POST /tokens 503 (fail closed, no hang) while Redis is unreachable; the WebSocket side is unaffected', async () => {
+      // A port that was just free: nothing listens there.
+      server = net.createServer();
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+      const port = (server.address() as net.AddressInfo).port;
+      await new Promise((r) => server!.close(r));
+      server = undefined;
+      apps = [await startApp({ RTCSTATS_API_KEYS: API_KEY, RTCSTATS_REDIS_URL: `redis://:redis-password@127.0.0.1:${port}` })];
+      assert.equal(await post(apps[0]), 503);
+      const ws = await connect(apps[0].url(tokenQuery(sign({ rtcStats: { session: 'r' } }))));
+      ws.close(1000);
+      assert.equal((await closed(ws)).code, 1000);
+      assert.ok(apps[0].logs.some((l) => /Redis \(RTCSTATS_REDIS_URL\) unavailable/.test(l)));
+      assert.ok(!apps[0].logs.some((l) => l.includes('redis-password')), 'the URL password is never logged');
     });
   });
 

@@ -1,4 +1,5 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface.js';
 import { Redis } from 'ioredis';
 
@@ -12,6 +13,9 @@ import type { RedisConfig } from '../config/app-config.js';
  * counting; only the key names differ (its block key includes the throttler name).
  */
 export class RedisThrottlerStorage extends ThrottlerStorageRedisService {
+  private readonly logger = new Logger('RateLimit');
+  /** Set while Redis fails, so an outage is logged once, not per request. */
+  private failing = false;
   constructor(private readonly config: RedisConfig) {
     super(
       new Redis(config.url, {
@@ -30,7 +34,18 @@ export class RedisThrottlerStorage extends ThrottlerStorageRedisService {
   override async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     // One hash tag per key keeps both keys in one Redis Cluster slot, as the script needs.
     const base = `{${this.config.keyPrefix}throttle:${key}}`;
-    const results = (await this.redis.call('eval', this.scriptSrc, 2, `${base}:${throttlerName}:hits`, `${base}:blocked`, throttlerName, ttl, limit, blockDuration)) as number[];
+    let results: number[];
+    try {
+      results = (await this.redis.call('eval', this.scriptSrc, 2, `${base}:${throttlerName}:hits`, `${base}:blocked`, throttlerName, ttl, limit, blockDuration)) as number[];
+    } catch (err) {
+      // Fail closed: without the shared count the limit would not hold. ioredis' messages name
+      // the host and port, never the URL's password.
+      if (!this.failing) this.logger.error(`Redis (RTCSTATS_REDIS_URL) unavailable: ${(err as Error).message}; POST /tokens answers 503 until it is back`);
+      this.failing = true;
+      throw new ServiceUnavailableException('The rate-limit store is unavailable; retry later');
+    }
+    if (this.failing) this.logger.log('Redis (RTCSTATS_REDIS_URL) is back');
+    this.failing = false;
     const [totalHits, timeToExpire, isBlocked, timeToBlockExpire] = results;
     return {
       totalHits,

@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { Logger } from '@nestjs/common';
@@ -6,8 +7,24 @@ import { Logger } from '@nestjs/common';
 import { type AppConfig, parseConfig } from '../config/app-config.js';
 import { ensureWritableDir } from '../config/data-dir.js';
 import { loadEnvironment } from '../config/environment.js';
+import { removeStalePartials } from '../storage/local-dump.store.js';
 import { ClusterSupervisor } from './cluster-supervisor.js';
 import { adoptOrphans, slotDir } from './work-folders.js';
+
+/**
+ * What a single process does to its data directory at start and workers must not (each starts
+ * while others already write there): done once, here, before any worker is forked.
+ */
+function prepareDataDir(config: AppConfig, logger: Logger): void {
+  // Dumps of slots this run will not have (and of an earlier single-process run) go to slot 1.
+  for (const base of ['work', 'outbox'].map((name) => path.join(config.dataDir, name))) {
+    const moved = adoptOrphans(base, slotDir(base, 1), config.workers);
+    if (moved > 0) logger.warn(`${moved} file(s) of an earlier run moved from ${base} to worker 1, which recovers them`);
+  }
+  if (config.s3 === undefined) removeStalePartials(path.join(config.dataDir, 'dumps'));
+  // Analysis uploads of an earlier run are not resumed (their state is unknown); each worker spools in its own slot.
+  fs.rmSync(path.join(config.dataDir, 'analysis'), { recursive: true, force: true });
+}
 
 /**
  * Runs this process as the cluster primary when RTCSTATS_WORKERS asks for more than one process;
@@ -26,11 +43,7 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
     throw err;
   }
   const logger = new Logger('Cluster');
-  // Dumps of slots this run will not have (and of an earlier single-process run) go to slot 1.
-  for (const base of ['work', 'outbox'].map((name) => path.join(config.dataDir, name))) {
-    const moved = adoptOrphans(base, slotDir(base, 1), config.workers);
-    if (moved > 0) logger.warn(`${moved} file(s) of an earlier run moved from ${base} to worker 1, which recovers them`);
-  }
+  prepareDataDir(config, logger);
   logger.log(`Primary (pid ${process.pid}) starting ${config.workers} workers`);
   const supervisor = new ClusterSupervisor(config.workers, logger);
   process.on('SIGTERM', () => supervisor.stop('SIGTERM'));

@@ -189,3 +189,55 @@ describe('RTCSTATS_WORKERS=2 with a worker that cannot start', () => {
     assert.equal((output.match(/Primary \(pid/g) ?? []).length, 1);
   });
 });
+
+describe('RTCSTATS_WORKERS=2 when the primary itself is killed', () => {
+  const dataDir = tempDir('rtcstats-cluster-orphan-');
+  let c: CollectorProcess | undefined;
+  const sockets: WebSocket[] = [];
+  after(async () => {
+    for (const ws of sockets) ws.terminate();
+    await stopCollector(c);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('its workers exit instead of serving on unsupervised, and the next start recovers the live dumps of both', async () => {
+    c = await startCollector(dataDir, { RTCSTATS_WORKERS: '2', RTCSTATS_OBFUSCATE_IPS: 'false' });
+    await c.line(/All 2 workers listening/, 30_000);
+    const pids = [workerPid(c, 1), workerPid(c, 2)];
+    const sent = new Map<string, string[]>();
+    for (let i = 0; i < 6; i++) {
+      const name = `orphan-${i}`;
+      const ws = await connect(c.url(`/o${tokenQuery(sign({ rtcStats: { session: name } }))}`));
+      ws.on('error', () => {});
+      sockets.push(ws);
+      sent.set(name, [frame(name, 0), frame(name, 1)]);
+      for (const f of sent.get(name)!) ws.send(f);
+    }
+    const live = () => [1, 2].flatMap((slot) => liveFiles(path.join(dataDir, 'work', `worker-${slot}`)).map((f) => path.join(dataDir, 'work', `worker-${slot}`, f)));
+    await waitFor(() => (live().filter((f) => linesIn(f) >= 4).length === 6 ? true : undefined), 'frames on disk');
+    c.child.kill('SIGKILL');
+    await c.exited;
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    await waitFor(() => (pids.every(gone) ? true : undefined), 'both workers to exit after the primary died', 15_000);
+    assert.equal(live().length, 6, 'their live dumps are left for recovery');
+
+    c = await startCollector(dataDir, { RTCSTATS_WORKERS: '2', RTCSTATS_OBFUSCATE_IPS: 'false' });
+    const rows = await waitFor(() => {
+      const r = metadataRows(dataDir);
+      return r.length >= 6 ? r : undefined;
+    }, 'the recovered records', 30_000);
+    assert.equal(rows.length, 6);
+    for (const row of rows) {
+      assert.equal(row.close_code, 1006);
+      assert.deepEqual(readDump(row.location).slice(2, -1), sent.get(row.rtcstats_session!));
+    }
+    assert.deepEqual(live(), []);
+  });
+});

@@ -31,7 +31,9 @@ function prepareDataDir(config: AppConfig, logger: Logger): void {
  * resolves false when it should boot the collector itself (a single process, or a worker).
  */
 export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
-  if (!cluster.isPrimary) return false;
+  // A worker whose primary dies exits at once (Node's cluster does that on the lost IPC channel),
+  // so a restarted primary's workers never recover a folder that an orphan still finalizes.
+  if (cluster.isWorker) return false;
   let config: AppConfig;
   try {
     config = parseConfig(await loadEnvironment());
@@ -53,3 +55,4 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
   logger.log(code === 0 ? 'All workers drained' : 'Stopped');
   process.exit(code);
 }
+

@@ -1,9 +1,11 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
-import type { ThrottlerStorageRecord } from '@nestjs/throttler/dist/throttler-storage-record.interface.js';
+import type { ThrottlerStorage } from '@nestjs/throttler';
 import { Redis } from 'ioredis';
 
 import type { RedisConfig } from '../config/app-config.js';
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /**
  * Rate-limit state in Redis, shared by every process and instance (RTCSTATS_REDIS_URL), with the
@@ -16,17 +18,15 @@ export class RedisThrottlerStorage extends ThrottlerStorageRedisService {
   private readonly logger = new Logger('RateLimit');
   /** Set while Redis fails, so an outage is logged once, not per request. */
   private failing = false;
+
   constructor(private readonly config: RedisConfig) {
     super(
       new Redis(config.url, {
         // Fail a request quickly while Redis is away instead of queueing it without bound.
         maxRetriesPerRequest: 1,
         commandTimeout: 5000,
-        enableOfflineQueue: true,
-        lazyConnect: false,
       }),
     );
-    this.disconnectRequired = true;
     // An unreachable Redis fails the requests that need it; the connection error itself is not fatal.
     this.redis.on('error', () => undefined);
   }

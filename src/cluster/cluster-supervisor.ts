@@ -1,4 +1,4 @@
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 
 export interface SupervisorLog {
   log(message: string): void;
@@ -11,6 +11,25 @@ export const WORKER_SLOT_ENV = 'RTCSTATS_WORKER_SLOT';
 
 const MAX_RESPAWN_DELAY_MS = 30_000;
 
+/** What the supervisor needs of a cluster worker (node:cluster's Worker has it). */
+export interface WorkerLike {
+  readonly process: { readonly pid?: number; kill(signal: NodeJS.Signals): unknown };
+  once(event: 'listening', listener: (address: { port: number }) => void): unknown;
+  once(event: 'exit', listener: (code: number | null, signal: string | null) => void): unknown;
+}
+
+export interface SupervisorDeps {
+  fork(slot: number): WorkerLike;
+  setTimeout(fn: () => void, ms: number): NodeJS.Timeout;
+  clearTimeout(timer: NodeJS.Timeout): void;
+}
+
+const clusterDeps: SupervisorDeps = {
+  fork: (slot) => cluster.fork({ [WORKER_SLOT_ENV]: String(slot) }),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer),
+};
+
 /**
  * The cluster primary: forks one worker per slot, replaces a worker that dies, forwards SIGHUP
  * and drains every worker on SIGTERM/SIGINT. It serves no request and touches no dump itself.
@@ -22,7 +41,7 @@ const MAX_RESPAWN_DELAY_MS = 30_000;
  * ever finalize the same file.
  */
 export class ClusterSupervisor {
-  private readonly workers = new Map<number, Worker>();
+  private readonly workers = new Map<number, WorkerLike>();
   /** Slots whose worker has listened once: a later death is a crash to repair, not a boot failure. */
   private readonly started = new Set<number>();
   private readonly respawns = new Map<number, number>();
@@ -35,6 +54,7 @@ export class ClusterSupervisor {
   constructor(
     private readonly count: number,
     private readonly log: SupervisorLog,
+    private readonly deps: SupervisorDeps = clusterDeps,
   ) {}
 
   /** Starts the workers; resolves with the primary's exit code once every worker is gone after a stop. */
@@ -50,7 +70,7 @@ export class ClusterSupervisor {
       return;
     }
     this.stopping = true;
-    for (const timer of this.pending) clearTimeout(timer);
+    for (const timer of this.pending) this.deps.clearTimeout(timer);
     this.log.log(`${signal} received: draining ${this.workers.size} worker(s)`);
     for (const worker of this.workers.values()) worker.process.kill('SIGTERM');
     this.finishIfEmpty();
@@ -62,7 +82,7 @@ export class ClusterSupervisor {
   }
 
   private fork(slot: number): void {
-    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) });
+    const worker = this.deps.fork(slot);
     this.workers.set(slot, worker);
     worker.once('listening', (address) => {
       this.respawns.delete(slot);
@@ -77,7 +97,7 @@ export class ClusterSupervisor {
     worker.once('exit', (code, signal) => this.onExit(slot, worker, code, signal));
   }
 
-  private onExit(slot: number, worker: Worker, code: number | null, signal: string | null): void {
+  private onExit(slot: number, worker: WorkerLike, code: number | null, signal: string | null): void {
     if (this.workers.get(slot) === worker) this.workers.delete(slot);
     const how = signal === null ? `code ${code}` : `signal ${signal}`;
     if (this.stopping) {
@@ -103,7 +123,7 @@ export class ClusterSupervisor {
       `Worker ${slot} (pid ${worker.process.pid}) died with ${how}: starting a replacement` +
         `${delay > 0 ? ` in ${delay} ms` : ''}, which recovers its live dumps`,
     );
-    const timer = setTimeout(() => {
+    const timer = this.deps.setTimeout(() => {
       this.pending.delete(timer);
       this.fork(slot);
     }, delay);

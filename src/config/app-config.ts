@@ -340,7 +340,7 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     database: parseDatabase(r, cwd),
     s3: parseS3(r),
     analysis: parseAnalysis(r),
-    // RTCSTATS_HOST_IDENTIFIER is the reference server's name for the same setting.
+    // RTCSTATS_HOST_IDENTIFIER: the setting's earlier name, still read.
     hostIdentifier: r.string('RTCSTATS_HOST_ID') ?? r.string('RTCSTATS_HOST_IDENTIFIER') ?? os.hostname(),
     workers: r.int('RTCSTATS_WORKERS', 1, 0, 256) || os.availableParallelism(),
     workerSlot: r.string('RTCSTATS_WORKER_SLOT') === undefined ? undefined : r.int('RTCSTATS_WORKER_SLOT', 1, 1, 256),

@@ -4,11 +4,11 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
 import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
 import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
+import { adoptOrphans, slotDir } from '../cluster/work-folders.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
 import { DUMP_STORE, type DumpStore } from '../storage/dump-store.js';
-import { adoptOrphans, slotDir } from '../cluster/work-folders.js';
 import { FinalizeQueue } from './finalize-queue.js';
 import { recoveryJobs } from './recovery.js';
 

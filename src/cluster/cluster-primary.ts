@@ -44,6 +44,8 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
     if ((err as Error).name === 'ConfigError') return false;
     throw err;
   }
+  const levels = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+  Logger.overrideLogger(levels.slice(0, levels.indexOf(config.logLevel) + 1));
   const logger = new Logger('Cluster');
   prepareDataDir(config, logger);
   logger.log(`Primary (pid ${process.pid}) starting ${config.workers} workers`);

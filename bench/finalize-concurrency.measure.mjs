@@ -24,7 +24,7 @@ class Quiet { log() {} warn() {} error() {} debug() {} verbose() {} }
 
 async function run(concurrency) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'finalize-bench-'));
-  const values = { RTCSTATS_AUTH: 'disabled', RTCSTATS_DATA_DIR: dataDir, RTCSTATS_FINALIZE_CONCURRENCY: String(concurrency) };
+  const values = { RTCSTATS_AUTH: 'disabled', RTCSTATS_DATA_DIR: dataDir, RTCSTATS_FINALIZE_CONCURRENCY: String(concurrency), RTCSTATS_MAX_CONNECTIONS_PER_IP: '1000000' };
   const config = parseConfig((n) => values[n]);
   const ref = await Test.createTestingModule({ imports: [AppModule] }).overrideProvider(APP_CONFIG).useValue(config).compile();
   const app = ref.createNestApplication({ logger: new Quiet() });

@@ -53,7 +53,7 @@ function startServer(root) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RTCSTATS_')));
   const child = fork(fileURLToPath(import.meta.url), ['--serve', root], {
     cwd: dataDir, // no stray .env
-    env: { ...env, RTCSTATS_DATA_DIR: dataDir, RTCSTATS_JWT_SECRET: SECRET, RTCSTATS_JWT_PREVIOUS_SECRETS: PREVIOUS },
+    env: { ...env, RTCSTATS_DATA_DIR: dataDir, RTCSTATS_MAX_CONNECTIONS_PER_IP: '1000000', RTCSTATS_JWT_SECRET: SECRET, RTCSTATS_JWT_PREVIOUS_SECRETS: PREVIOUS },
   });
   return new Promise((resolve, reject) => {
     child.once('message', ({ port }) => resolve({ child, port, dataDir, root }));

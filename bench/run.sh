@@ -32,6 +32,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# Every load-generator client comes from 127.0.0.1 and replays as fast as it can: the limits are
+# raised far out of reach (they still run on every frame, so their cost is measured).
+UNLIMITED='RTCSTATS_MAX_CONNECTIONS_PER_IP=1000000 RTCSTATS_MAX_FRAMES_PER_SECOND=1000000 RTCSTATS_MAX_BYTES_PER_SECOND=1TiB'
+
 # ../shared may be read-only: run the harness from a scratch copy with its own node_modules.
 HARNESS=$SCRATCH/harness
 if [[ ! -d $HARNESS/node_modules ]]; then
@@ -53,7 +57,7 @@ bash "$HARNESS/compare.sh" --secret "$SECRET" \
   --a-cmd "exec node $HARNESS/baseline-server.mjs --port 8190 --dir $SCRATCH/base/out --secret $SECRET" \
   --a-verify-dir "$SCRATCH/base/out" --a-clean-dir "$SCRATCH/base/out" \
   --b-name collector --b-url ws://127.0.0.1:8191/ \
-  --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn node $APP/dist/src/main.js" \
+  --b-cmd "cd $SCRATCH/ours && exec env RTCSTATS_PORT=8191 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn $UNLIMITED node $APP/dist/src/main.js" \
   --b-clean-dir "$SCRATCH/ours/data" \
   --rounds "$ROUNDS" --scenarios "$SCENARIOS" --dump "$FRAMES" --methods "$METHODS" --out-dir "$OUT/collector"
 
@@ -69,7 +73,7 @@ if [[ $PIPELINE == 1 ]]; then
 fi
 if [[ $OBFUSCATION == 1 ]]; then
   collector() { # $1 port, $2 obfuscation on/off
-    echo "cd $SCRATCH/ours && exec env RTCSTATS_PORT=$1 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data-$2 RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn RTCSTATS_OBFUSCATE_IPS=$2 node $APP/dist/src/main.js"
+    echo "cd $SCRATCH/ours && exec env RTCSTATS_PORT=$1 RTCSTATS_HOST=127.0.0.1 RTCSTATS_DATA_DIR=$SCRATCH/ours/data-$2 RTCSTATS_JWT_SECRET=$SECRET RTCSTATS_LOG_LEVEL=warn $UNLIMITED RTCSTATS_OBFUSCATE_IPS=$2 node $APP/dist/src/main.js"
   }
   bash "$HARNESS/compare.sh" --secret "$SECRET" \
     --a-name obfuscation-off --a-url ws://127.0.0.1:8194/ --a-cmd "$(collector 8194 false)" --a-clean-dir "$SCRATCH/ours/data-false" \

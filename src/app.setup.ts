@@ -9,6 +9,7 @@ import { APP_CONFIG } from './config/app-config.token.js';
 import { API_KEY_SCHEME } from './common/protocol.constants.js';
 import { TrustedProxies } from './common/trusted-proxies.js';
 import { RtcstatsWsAdapter } from './ingestion/rtcstats-ws.adapter.js';
+import { MetricsService } from './metrics/metrics.service.js';
 import { UploadHandler } from './upload/upload.handler.js';
 
 /** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
@@ -26,6 +27,7 @@ export function setupApp(app: INestApplication): INestApplication {
   const proxies = new TrustedProxies(config.trustedProxies);
   express.set('trust proxy', (address: string) => proxies.isTrusted(address));
   express.useBodyParser('json', { limit: JSON_BODY_LIMIT });
+  countHttpRequests(express, app.get(MetricsService));
   // The upload path is a setting, so it is a plain route rather than a decorated controller.
   if (config.uploadPath !== undefined) {
     const upload = app.get(UploadHandler);
@@ -33,6 +35,20 @@ export function setupApp(app: INestApplication): INestApplication {
   }
   if (config.docs) setupDocs(app);
   return app;
+}
+
+/**
+ * rtcstats_http_requests_total: the matched route pattern (never the URL, which may hold a token),
+ * `unmatched` for 404s.
+ */
+function countHttpRequests(express: NestExpressApplication, metrics: MetricsService): void {
+  express.use((req: IncomingMessage & { route?: { path?: unknown }; baseUrl?: string }, res: ServerResponse, next: () => void) => {
+    res.once('finish', () => {
+      const route = typeof req.route?.path === 'string' ? `${req.baseUrl ?? ''}${req.route.path}` : 'unmatched';
+      metrics.httpRequests.inc({ route, method: req.method ?? '', status: String(res.statusCode) });
+    });
+    next();
+  });
 }
 
 /** The OpenAPI description at /docs-json and its UI at /docs: public, it describes the API and holds no secret. */

@@ -4,41 +4,40 @@ import type { AddressInfo } from 'node:net';
 
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoLogger } from 'nestjs-pino';
 
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
 import { runClusterPrimaryIfConfigured } from './cluster/cluster-primary.js';
-import type { AppConfig, LogLevel } from './config/app-config.js';
+import type { AppConfig } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
 import { generatedKeyNotice } from './keyring/generated-key-notice.js';
 import { KeyringService } from './keyring/keyring.service.js';
+import { BootLogger } from './logging/boot-logger.js';
 import { DrainState } from './lifecycle/drain-state.js';
-
-const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 
 const isConfigError = (err: unknown): err is Error =>
   err instanceof Error && (err.name === 'ConfigError' || err.name === 'KeyringError');
 
-/** A bad setting is the operator's to fix: bootstrap prints one clear line for it, not a stack trace. */
-class AppLogger extends ConsoleLogger {
-  override error(message: unknown, ...rest: unknown[]): void {
-    if (!isConfigError(message)) super.error(message, ...rest);
-  }
-}
-
 async function bootstrap(): Promise<void> {
   // RTCSTATS_WORKERS > 1: this process only supervises workers, which run the rest of this function.
   if (await runClusterPrimaryIfConfigured()) return;
-  const logger = new AppLogger();
-  const app = await NestFactory.create(AppModule, { abortOnError: false, logger }).catch((err: unknown) => {
+  // Nest's own lines are held until the configured logger (JSON or pretty, RTCSTATS_LOG_LEVEL) is
+  // installed; a bad setting never gets that far and is printed as one clear line, not a stack trace.
+  const boot = new BootLogger();
+  const app = await NestFactory.create(AppModule, { abortOnError: false, logger: boot }).catch((err: unknown) => {
     if (isConfigError(err)) {
+      boot.discard();
       process.stderr.write(`Invalid configuration: ${err.message}\n`);
       process.exit(1);
     }
+    boot.attach(new ConsoleLogger());
     throw err;
   });
   const config = app.get<AppConfig>(APP_CONFIG);
-  logger.setLogLevels(LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1));
+  const logger = app.get(PinoLogger);
+  boot.attach(logger);
+  app.useLogger(logger);
   setupApp(app);
   // Not Nest's shutdown hooks: they re-raise the signal after closing, and a drain must end with 0.
   let stopping = false;

@@ -61,7 +61,8 @@ describe('SIGTERM drain (child process)', () => {
   });
 
   it('refuses new clients with 503, answers /healthcheck 503 draining, closes 50 live clients with 1001, records every dump, exits 0; at the deadline the rest is left for recovery', async () => {
-    collector = await startCollector(dataDir, { RTCSTATS_SHUTDOWN_TIMEOUT: '4s', RTCSTATS_OBFUSCATE_IPS: 'false' });
+    // 51 clients from one address: over the default RTCSTATS_MAX_CONNECTIONS_PER_IP.
+    collector = await startCollector(dataDir, { RTCSTATS_SHUTDOWN_TIMEOUT: '4s', RTCSTATS_OBFUSCATE_IPS: 'false', RTCSTATS_MAX_CONNECTIONS_PER_IP: '1000' });
     const c = collector;
     const health = await fetch(`http://127.0.0.1:${c.port}/healthcheck`);
     assert.equal(health.status, 200);

@@ -89,6 +89,37 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     await waitFor(() => (fs.existsSync(outboxFile(t, id)) ? undefined : true), 'the outbox file removed');
   }
 
+  it('/readyz flips when PostgreSQL or S3 goes away and comes back (pinged through the store interfaces)', async () => {
+    const t = await app();
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${t.port}/readyz`);
+      return { status: res.status, body: (await res.json()) as { info: Record<string, { backend?: string }>; error: Record<string, { message?: string }> } };
+    };
+    const up = await readyz();
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    assert.equal(up.body.info.metadata.backend, 'postgres');
+    assert.equal(up.body.info.storage.backend, 's3');
+    await pgProxy.down();
+    try {
+      const down = await readyz();
+      assert.equal(down.status, 503);
+      assert.deepEqual(Object.keys(down.body.error), ['metadata']);
+      assert.ok(!JSON.stringify(down.body).includes(database.url), 'no connection string in the answer');
+    } finally {
+      await pgProxy.up();
+    }
+    await waitFor(async () => ((await readyz()).status === 200 ? true : undefined), 'ready again after PostgreSQL is back');
+    await s3Proxy.down();
+    try {
+      const down = await readyz();
+      assert.equal(down.status, 503);
+      assert.deepEqual(Object.keys(down.body.error), ['storage']);
+    } finally {
+      await s3Proxy.up();
+    }
+    await waitFor(async () => ((await readyz()).status === 200 ? true : undefined), 'ready again after S3 is back');
+  });
+
   it('S3 down: the dump stays local and nothing is recorded; once S3 is back it lands, once', async () => {
     const t = await app();
     await s3Proxy.down();

@@ -591,7 +591,15 @@ describe('first start (compiled main.js)', () => {
     const key = (JSON.parse(fs.readFileSync(file, 'utf8')) as KeyringFileSpec).apiKeys![0].key;
     assert.ok(!out.includes(key), 'the key is not in the output');
     const command = `npm run keys -- api-show default --file ${file}`;
-    assert.ok(out.includes(`API key "default" (tokens, admin) generated into ${file}; show it with: ${command}`), out);
+    // Logs are JSON lines: the notice is the message of one of them.
+    const messages = out.split('\n').flatMap((l) => {
+      try {
+        return [(JSON.parse(l) as { msg?: string }).msg];
+      } catch {
+        return [];
+      }
+    });
+    assert.ok(messages.includes(`API key "default" (tokens, admin) generated into ${file}; show it with: ${command}`), out);
     // The command it names prints the key.
     const shown = await run('dist/src/cli/keys.cli.js', ['api-show', 'default', '--file', file], {});
     assert.equal(shown.code, 0, shown.stderr);

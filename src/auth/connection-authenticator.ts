@@ -1,10 +1,21 @@
 import type { IncomingMessage } from 'node:http';
 
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+
+import { RateLimitedLog } from '../common/rate-limited-log.js';
+import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js';
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { REJECT_INVALID_TOKEN, REJECT_TOKEN_MISSING, type RejectReason, TOKEN_PARAM } from '../common/protocol.constants.js';
+import {
+  REJECT_INVALID_SIGNATURE,
+  REJECT_INVALID_TOKEN,
+  REJECT_JWT_EXPIRED,
+  REJECT_TOKEN_MISSING,
+  REJECT_UNKNOWN_KID,
+  type RejectReason,
+  TOKEN_PARAM,
+} from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
 import { PerKeyJwt } from './per-key-jwt.js';
@@ -21,14 +32,28 @@ export function tokenParams(url: string | undefined): string[] {
   return new URLSearchParams(url!.slice(q + 1)).getAll(TOKEN_PARAM);
 }
 
+const REJECT_LABEL: Record<RejectReason, RejectLabel> = {
+  [REJECT_TOKEN_MISSING]: 'token_missing',
+  [REJECT_JWT_EXPIRED]: 'expired',
+  [REJECT_INVALID_SIGNATURE]: 'bad_signature',
+  [REJECT_UNKNOWN_KID]: 'unknown_kid',
+  [REJECT_INVALID_TOKEN]: 'invalid_token',
+};
+
+/** Repeated rejection warnings: one line per reason per interval, with the count. */
+export const REJECTION_LOG_INTERVAL_MS = 10_000;
+
 /**
  * Decides, once during the WebSocket handshake, whether a connection may record.
  * Nest guards do not run on connect (so this is not one): the gateway calls it from handleConnection.
  * The log lines are verbatim from the protocol contract: operators' guides quote them.
  */
 @Injectable()
-export class ConnectionAuthenticator {
+export class ConnectionAuthenticator implements OnModuleDestroy {
   private readonly logger = new Logger('Auth');
+  /** A client retrying a bad token in a loop must not flood the log: one line per reason and detail per interval. */
+  private readonly rejections = new RateLimitedLog(REJECTION_LOG_INTERVAL_MS, (m) => this.logger.warn(m));
+  private readonly flusher: NodeJS.Timeout;
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;
 
@@ -37,7 +62,24 @@ export class ConnectionAuthenticator {
     keyring: KeyringService,
     private readonly usage: KeyUsage,
     jwt: PerKeyJwt,
+    private readonly metrics: MetricsService,
   ) {
+    this.flusher = setInterval(() => this.rejections.flush(), REJECTION_LOG_INTERVAL_MS);
+    this.flusher.unref();
+    // Kids are public key names (GET /admin/keys shows them), never secrets.
+    metrics.labelled('counter', 'rtcstats_token_verifications_total', 'Client tokens verified, by the kid that verified them', ['kid'], () =>
+      usage.all().map((u) => ({ labels: { kid: u.kid }, value: u.verifications })),
+    );
+    metrics.labelled('gauge', 'rtcstats_token_last_verified_timestamp_seconds', 'When each kid last verified a client token', ['kid'], () =>
+      usage.all().map((u) => ({ labels: { kid: u.kid }, value: u.lastVerifiedAt / 1000 })),
+    );
+    metrics.labelled('gauge', 'rtcstats_key_not_after_timestamp_seconds', 'notAfter of each key that has one (previous keys)', ['kid', 'state'], () =>
+      (keyring.get()?.keys ?? []).filter((k) => k.notAfter !== undefined).map((k) => ({ labels: { kid: k.kid, state: k.state }, value: k.notAfter! / 1000 })),
+    );
+    metrics.labelled('counter', 'rtcstats_keyring_reloads_total', 'Keyring reloads that took effect', [], () => [{ labels: {}, value: keyring.stats.reloads }]);
+    metrics.labelled('counter', 'rtcstats_keyring_reload_failures_total', 'Keyring reloads refused (invalid file; the running keyring stayed)', [], () => [
+      { labels: {}, value: keyring.stats.failures },
+    ]);
     this.required = config.auth === 'required';
     this.verifier = new TokenVerifier(() => keyring.get(), {
       jwt,
@@ -48,6 +90,18 @@ export class ConnectionAuthenticator {
     });
   }
 
+  onModuleDestroy(): void {
+    clearInterval(this.flusher);
+    this.rejections.flush(true);
+  }
+
+  private reject(reason: RejectReason, message: string): AuthDecision {
+    this.metrics.rejected.inc({ reason: REJECT_LABEL[reason] });
+    // Grouped per reason and detail (the details are a fixed set of verifier messages); bounded either way.
+    this.rejections.warn(`${reason}\n${message}`, message, reason);
+    return { ok: false, reason };
+  }
+
   authenticate(request: IncomingMessage): AuthDecision {
     return this.authenticateTokens(tokenParams(request.url));
   }
@@ -56,18 +110,15 @@ export class ConnectionAuthenticator {
   authenticateTokens(tokens: readonly string[]): AuthDecision {
     if (!this.required) return { ok: true, kid: null, claims: {} };
     if (tokens.length === 0) {
-      this.logger.warn('Authentication is configured but rtcstats-token is missing');
-      return { ok: false, reason: REJECT_TOKEN_MISSING };
+      return this.reject(REJECT_TOKEN_MISSING, 'Authentication is configured but rtcstats-token is missing');
     }
     if (tokens.length > 1) {
-      this.logger.warn('JWT authorization failed JsonWebTokenError: rtcstats-token given more than once');
-      return { ok: false, reason: REJECT_INVALID_TOKEN };
+      return this.reject(REJECT_INVALID_TOKEN, 'JWT authorization failed JsonWebTokenError: rtcstats-token given more than once');
     }
     const result = this.verifier.verify(tokens[0]);
     if (!result.ok) {
       // The detail (which may name the expected issuer or audience) stays here; the client gets the category.
-      this.logger.warn(`JWT authorization failed ${result.error.name}: ${result.error.message}`);
-      return { ok: false, reason: result.reason };
+      return this.reject(result.reason, `JWT authorization failed ${result.error.name}: ${result.error.message}`);
     }
     this.usage.record(result.kid);
     return { ok: true, kid: result.kid, claims: result.claims };

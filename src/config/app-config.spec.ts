@@ -6,6 +6,40 @@ import { ConfigError, parseConfig, parseDurationSeconds } from './app-config.js'
 
 const env = (values: Record<string, string>) => (name: string) => values[name];
 
+describe('parseConfig: limits, logs, metrics', () => {
+  it('defaults that never trouble a real client', () => {
+    const c = parseConfig(env({}));
+    assert.deepEqual(c.limits, {
+      maxConnections: 10_000,
+      maxConnectionsPerIp: 50,
+      authTimeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
+      maxFramesPerSecond: 100,
+      maxBytesPerSecond: 1024 * 1024,
+      maxDumpBytes: 256 * 1024 * 1024,
+      maxSessionDurationMs: 12 * 3600 * 1000,
+      minFreeDiskBytes: 1024 ** 3,
+    });
+    assert.equal(c.logFormat, undefined);
+    assert.equal(c.metricsPort, undefined);
+  });
+
+  it('reads sizes with binary suffixes and durations, and names a bad value', () => {
+    const c = parseConfig(
+      env({ RTCSTATS_MAX_BYTES_PER_SECOND: '2MiB', RTCSTATS_MAX_DUMP_BYTES: '1g', RTCSTATS_MIN_FREE_DISK: '0', RTCSTATS_IDLE_TIMEOUT: '5m', RTCSTATS_LOG_FORMAT: 'pretty', RTCSTATS_METRICS_PORT: '9464' }),
+    );
+    assert.equal(c.limits.maxBytesPerSecond, 2 * 1024 ** 2);
+    assert.equal(c.limits.maxDumpBytes, 1024 ** 3);
+    assert.equal(c.limits.minFreeDiskBytes, 0);
+    assert.equal(c.limits.idleTimeoutMs, 300_000);
+    assert.equal(c.logFormat, 'pretty');
+    assert.equal(c.metricsPort, 9464);
+    assert.throws(() => parseConfig(env({ RTCSTATS_MAX_DUMP_BYTES: '10 apples' })), /RTCSTATS_MAX_DUMP_BYTES must be a number of bytes/);
+    assert.throws(() => parseConfig(env({ RTCSTATS_MAX_CONNECTIONS: '0' })), /RTCSTATS_MAX_CONNECTIONS must be between 1/);
+    assert.throws(() => parseConfig(env({ RTCSTATS_LOG_FORMAT: 'xml' })), /RTCSTATS_LOG_FORMAT must be one of json, pretty/);
+  });
+});
+
 describe('parseConfig', () => {
   it('has working defaults', () => {
     const c = parseConfig(env({}), '/srv/app');

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import { type ApiKey, DEFAULT_API_KEY_SCOPES, MIN_SECRET_BYTES } from '../keyring/keyring.js';
+import type { LimitsConfig } from '../limits/limits.js';
 import { DEFAULT_TABLE } from '../metadata/schema.js';
 
 /** Raised for any invalid setting; the message names the variable and the problem. */
@@ -15,6 +16,7 @@ export class ConfigError extends Error {
 export type AuthMode = 'required' | 'disabled';
 export type DatabaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+export type LogFormat = 'json' | 'pretty';
 
 /** Typed, validated configuration. Built once at boot; nothing else reads process.env. */
 export interface AppConfig {
@@ -65,6 +67,11 @@ export interface AppConfig {
   /** Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). */
   readonly trustedProxies: readonly string[];
   readonly logLevel: LogLevel;
+  /** JSON lines by default; pretty when set or when stdout is a terminal (decided in main). */
+  readonly logFormat: LogFormat | undefined;
+  /** Serve GET /metrics on this port instead of the main one (undefined: main port). */
+  readonly metricsPort: number | undefined;
+  readonly limits: LimitsConfig;
   /** How long a SIGTERM/SIGINT drain may take before what is left stays in work/ for recovery. */
   readonly shutdownTimeoutMs: number;
   /** Dumps sealed, stored and recorded at once (the rest wait in the finalization queue). */
@@ -164,6 +171,18 @@ class Reader {
     if (n < min || n > max) {
       throw new ConfigError(`${name} must be between ${min} and ${max} (got ${n})`);
     }
+    return n;
+  }
+
+  /** Bytes, with an optional KiB/MiB/GiB/TiB suffix (powers of 1024). */
+  bytes(name: string, def: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return def;
+    const m = /^(\d+)\s*(|k|ki|kib|m|mi|mib|g|gi|gib|t|ti|tib)$/i.exec(raw);
+    if (!m) throw new ConfigError(`${name} must be a number of bytes, optionally with KiB, MiB, GiB or TiB (got "${raw}")`);
+    const unit = m[2].toLowerCase().charAt(0);
+    const n = Number(m[1]) * 1024 ** (unit === '' ? 0 : 'kmgt'.indexOf(unit) + 1);
+    if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} bytes (got ${n})`);
     return n;
   }
 
@@ -332,6 +351,19 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
       ackIntervalMs: r.duration('RTCSTATS_JITSI_ACK_INTERVAL', 10, 1, 300) * 1000,
     },
     logLevel: r.oneOf<LogLevel>('RTCSTATS_LOG_LEVEL', 'log', ['error', 'warn', 'log', 'debug', 'verbose']),
+    logFormat: r.string('RTCSTATS_LOG_FORMAT') === undefined ? undefined : r.oneOf<LogFormat>('RTCSTATS_LOG_FORMAT', 'json', ['json', 'pretty']),
+    metricsPort: r.string('RTCSTATS_METRICS_PORT') === undefined ? undefined : r.int('RTCSTATS_METRICS_PORT', 0, 0, 65535),
+    limits: {
+      maxConnections: r.int('RTCSTATS_MAX_CONNECTIONS', 10_000, 1, 10_000_000),
+      maxConnectionsPerIp: r.int('RTCSTATS_MAX_CONNECTIONS_PER_IP', 50, 1, 10_000_000),
+      authTimeoutMs: r.duration('RTCSTATS_AUTH_TIMEOUT', 10, 1, 3600) * 1000,
+      idleTimeoutMs: r.duration('RTCSTATS_IDLE_TIMEOUT', 300, 1, 86400) * 1000,
+      maxFramesPerSecond: r.int('RTCSTATS_MAX_FRAMES_PER_SECOND', 100, 1, 1_000_000),
+      maxBytesPerSecond: r.bytes('RTCSTATS_MAX_BYTES_PER_SECOND', 1024 * 1024, 1024, 2 ** 40),
+      maxDumpBytes: r.bytes('RTCSTATS_MAX_DUMP_BYTES', 256 * 1024 * 1024, 1024, 2 ** 50),
+      maxSessionDurationMs: r.duration('RTCSTATS_MAX_SESSION_DURATION', 12 * 3600, 1, 30 * 86400) * 1000,
+      minFreeDiskBytes: r.bytes('RTCSTATS_MIN_FREE_DISK', 1024 ** 3, 0, 2 ** 60),
+    },
     shutdownTimeoutMs: r.duration('RTCSTATS_SHUTDOWN_TIMEOUT', 25, 0, 3600) * 1000,
     finalizeConcurrency: r.int('RTCSTATS_FINALIZE_CONCURRENCY', os.availableParallelism(), 1, 256),
     uploadPath: r.urlPath('RTCSTATS_UPLOAD_PATH'),

@@ -7,6 +7,7 @@ import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
 import { adoptOrphans, slotDir } from '../cluster/work-folders.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
 import { DUMP_STORE, type DumpStore } from '../storage/dump-store.js';
 import { FinalizeQueue } from './finalize-queue.js';
@@ -30,6 +31,7 @@ export class FinalizationService implements OnModuleInit {
     @Inject(DUMP_STORE) dumps: DumpStore,
     @Inject(METADATA_STORE) metadata: MetadataStore,
     @Inject(ANALYSIS_FORWARDER) analysis: AnalysisForwarder | null,
+    metrics: MetricsService,
   ) {
     // A cluster worker owns the folders of its slot; a single process owns work/ and outbox/.
     this.workDir = slotDir(path.join(config.dataDir, 'work'), config.workerSlot);
@@ -40,6 +42,18 @@ export class FinalizationService implements OnModuleInit {
       metadata,
       outboxDir: this.outboxDir,
       concurrency: config.finalizeConcurrency,
+      observer: {
+        stored: (s) => {
+          metrics.stored.inc({ backend: dumps.backend });
+          metrics.storeLatency.observe({ backend: dumps.backend }, s);
+        },
+        storeFailed: () => metrics.storeFailed.inc({ backend: dumps.backend }),
+        recorded: (s) => metrics.metadataLatency.observe({ backend: metadata.backend }, s),
+        recordFailed: () => metrics.recordFailed.inc({ backend: metadata.backend }),
+        finalized: () => metrics.filesProcessed.inc(),
+        attemptFailed: () => metrics.filesErrored.inc(),
+        retryScheduled: () => metrics.retried.inc(),
+      },
       log: {
         log: (m) => this.logger.log(m),
         warn: (m) => this.logger.warn(m),
@@ -47,6 +61,14 @@ export class FinalizationService implements OnModuleInit {
       },
       onRecorded: analysis === null ? undefined : (record, file) => analysis.submit(record.id, file),
     });
+    this.registerGauges(metrics);
+  }
+
+  private registerGauges(metrics: MetricsService): void {
+    const stats = () => this.queue.stats;
+    metrics.gauge('rtcstats_finalize_queue_depth', 'Dumps waiting to be stored and recorded (queued, running, retrying)', () => this.queue.depth);
+    metrics.gauge('rtcstats_finalize_queue_retrying', 'Dumps waiting for a retry after a failed attempt', () => stats().retrying);
+    metrics.gauge('rtcstats_finalize_queue_running', 'Dumps being sealed, stored or recorded now', () => stats().running);
   }
 
   onModuleInit(): void {

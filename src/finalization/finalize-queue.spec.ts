@@ -69,6 +69,8 @@ class FlakyMetadata implements MetadataStore {
   async find(_q: DumpQuery) { return [...this.rows.values()].map(stored); }
   async recordAnalysis() { throw new Error('not used by the queue'); }
   async close() {}
+  readonly backend = 'memory';
+  async ping() {}
 }
 
 /** DumpStore double around the real local store: fails (even synchronously) first, tracks concurrency. */
@@ -76,7 +78,9 @@ class FlakyStore implements DumpStore {
   calls = 0;
   active = 0;
   maxActive = 0;
+  readonly backend = 'flaky';
   constructor(private readonly inner: DumpStore, public failures = 0, private readonly throwSync = false) {}
+  ping(): Promise<void> { return this.inner.ping(); }
   store(id: string, file: string): Promise<string> {
     this.calls++;
     if (this.failures > 0) {

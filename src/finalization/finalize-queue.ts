@@ -32,7 +32,19 @@ export interface FinalizeLog {
   error(message: string): void;
 }
 
+/** Told about each step's outcome (metrics); every method is called outside the hot path. */
+export interface FinalizeObserver {
+  stored(seconds: number): void;
+  storeFailed(): void;
+  recorded(seconds: number): void;
+  recordFailed(): void;
+  finalized(): void;
+  attemptFailed(): void;
+  retryScheduled(): void;
+}
+
 export interface FinalizeQueueOptions {
+  readonly observer?: FinalizeObserver;
   readonly dumps: DumpStore;
   readonly metadata: MetadataStore;
   readonly outboxDir: string;
@@ -216,9 +228,26 @@ export class FinalizeQueue {
           ? fromFile
           : { ...task.job.record, frameCount: fromFile.frameCount, bytes: fromFile.bytes, closeCode: fromFile.closeCode };
     }
-    task.location ??= await this.options.dumps.store(id, task.file);
+    const observer = this.options.observer;
+    if (task.location === undefined) {
+      const started = performance.now();
+      try {
+        task.location = await this.options.dumps.store(id, task.file);
+      } catch (err) {
+        observer?.storeFailed();
+        throw err;
+      }
+      observer?.stored((performance.now() - started) / 1000);
+    }
     const record: DumpRecord = { ...task.record, location: task.location };
-    await this.options.metadata.insert(record);
+    const started = performance.now();
+    try {
+      await this.options.metadata.insert(record);
+    } catch (err) {
+      observer?.recordFailed();
+      throw err;
+    }
+    observer?.recorded((performance.now() - started) / 1000);
     if (!task.announced) {
       task.announced = true;
       await this.options.onRecorded?.(record, task.file);
@@ -252,6 +281,7 @@ export class FinalizeQueue {
   private succeeded(task: Task): void {
     this.running--;
     this.finalized++;
+    this.options.observer?.finalized();
     this.tasks.delete(task.job.id);
     this.pump();
     this.checkIdle();
@@ -260,6 +290,7 @@ export class FinalizeQueue {
   private failed(task: Task, err: unknown): void {
     this.running--;
     this.failedAttempts++;
+    this.options.observer?.attemptFailed();
     task.attempts++;
     const delay = Math.min(this.maxRetryMs, this.retryMs * 2 ** (task.attempts - 1));
     // Jitter spreads the retries of many dumps that failed together (e.g. the store was down).
@@ -269,6 +300,7 @@ export class FinalizeQueue {
       `Dump ${task.job.id}: attempt ${task.attempts} failed (${message}); kept at ${task.file}, retrying in ${wait} ms`,
     );
     if (!this.stopped) {
+      this.options.observer?.retryScheduled();
       this.retrying++;
       task.timer = setTimeout(() => {
         this.retrying--;

@@ -3,7 +3,17 @@ import fs from 'node:fs';
 import type { WebSocket } from 'ws';
 
 import { DATA_FILE_MODE } from '../common/file-modes.js';
-import { CLOSE_INTERNAL_ERROR, CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA } from '../common/protocol.constants.js';
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_INVALID_PAYLOAD,
+  CLOSE_MESSAGE_TOO_BIG,
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_PROTOCOL_ERROR,
+  CLOSE_UNSUPPORTED_DATA,
+} from '../common/protocol.constants.js';
+import type { Expiry, FrameBreach, FrameLimiter } from '../limits/limits.js';
+import { expiry, type LimitsConfig } from '../limits/limits.js';
 import type { DumpRecord } from '../metadata/metadata.store.js';
 import type { ConnectionInfo } from './connection-info.js';
 import { dumpHeader } from './connection-info.js';
@@ -20,7 +30,19 @@ export interface DumpSessionOptions {
   readonly transform: FrameTransform | null;
   readonly writeBufferBytes: number;
   readonly now: () => number;
+  /** Per-frame limits (rate, dump size); undefined: none. */
+  readonly limiter?: FrameLimiter;
+  /** Told once when a limit closes the session (for the metric and the log). */
+  readonly onLimit?: (breach: FrameBreach | Expiry) => void;
 }
+
+/** How each limit closes an rtcstats connection (the dump is kept in every case). */
+export const LIMIT_CLOSE: Record<FrameBreach | Expiry, number> = {
+  'rate limit': CLOSE_POLICY_VIOLATION,
+  'dump too large': CLOSE_MESSAGE_TOO_BIG,
+  'idle timeout': CLOSE_GOING_AWAY,
+  'session too long': CLOSE_GOING_AWAY,
+};
 
 export interface SessionResult {
   readonly info: ConnectionInfo;
@@ -61,6 +83,10 @@ export class DumpSession {
   private frames = 0;
   private bytes = 0;
   private lastFrameAt: number;
+  /** Last frame or pong: what the idle timeout measures. */
+  private lastActivityAt: number;
+  /** Set when a limit closed the session: later frames are not recorded. */
+  private limitedBy: FrameBreach | Expiry | undefined;
   private paused = false;
   private closeCode: number | undefined;
   private writeError: Error | undefined;
@@ -75,6 +101,7 @@ export class DumpSession {
     private readonly options: DumpSessionOptions,
   ) {
     this.lastFrameAt = info.startTime;
+    this.lastActivityAt = info.startTime;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.onMessage = this.onMessage.bind(this);
     this.resume = this.resume.bind(this);
@@ -84,7 +111,10 @@ export class DumpSession {
   start(): void {
     const ws = this.ws;
     ws.on('message', this.onMessage);
-    ws.on('pong', () => (this.alive = true));
+    ws.on('pong', () => {
+      this.alive = true;
+      this.lastActivityAt = this.options.now();
+    });
     ws.on('error', (err: Error & { code?: string }) => {
       this.closeCode ??= protocolErrorCode(err.code);
     });
@@ -94,6 +124,27 @@ export class DumpSession {
 
   get frameCount(): number {
     return this.frames;
+  }
+
+  get byteCount(): number {
+    return this.bytes;
+  }
+
+  /** Closes the session (1001) when it was idle too long or has lasted too long; true when it did. */
+  expire(now: number, limits: Pick<LimitsConfig, 'idleTimeoutMs' | 'maxSessionDurationMs'>): boolean {
+    if (this.limitedBy !== undefined) return false;
+    const lastActivity = Math.max(this.lastActivityAt, this.lastFrameAt);
+    // While the server holds the socket paused (disk backpressure) the client cannot be idle.
+    const expired = this.paused ? undefined : expiry(now, this.info.startTime, lastActivity, limits);
+    if (expired === undefined) return false;
+    this.limit(expired);
+    return true;
+  }
+
+  private limit(breach: FrameBreach | Expiry): void {
+    this.limitedBy = breach;
+    this.options.onLimit?.(breach);
+    this.close(LIMIT_CLOSE[breach], breach);
   }
 
   /**
@@ -130,11 +181,18 @@ export class DumpSession {
       this.close(CLOSE_UNSUPPORTED_DATA, 'binary frames are not supported');
       return;
     }
-    if (this.writeError !== undefined) return;
+    if (this.writeError !== undefined || this.limitedBy !== undefined) return;
+    const now = this.options.now();
+    // The frame that breaks a limit is not recorded; everything before it is kept.
+    const breach = this.options.limiter?.frame(data.length, now);
+    if (breach !== undefined) {
+      this.limit(breach);
+      return;
+    }
     const out = this.out ?? this.open();
     this.frames++;
     this.bytes += data.length;
-    this.lastFrameAt = this.options.now();
+    this.lastFrameAt = now;
     out.write(this.options.transform === null ? data : this.options.transform(data));
     if (!out.write(NL) && !this.paused) {
       this.paused = true;

@@ -9,10 +9,21 @@ import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.c
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
-import { DrainState } from '../lifecycle/drain-state.js';
+import { LimitsService } from '../limits/limits.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 
-const DRAINING_RESPONSE =
-  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\ndraining';
+const STATUS_TEXT: Record<number, string> = { 408: 'Request Timeout', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
+/** A plain HTTP answer on a socket that asked for an upgrade (refused before the upgrade). */
+export function httpRefusal(status: number, text: string): string {
+  return (
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+    `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
+  );
+}
+
+const handshakeTimer = Symbol('handshakeTimer');
+type TimedSocket = Duplex & { [handshakeTimer]?: NodeJS.Timeout };
 
 /**
  * Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else a
@@ -37,7 +48,9 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
  * garbage must not flood the error log).
  */
 export class RtcstatsWsAdapter extends WsAdapter {
-  private upgrade: { server: http.Server; listener: UpgradeListener } | undefined;
+  private upgrade:
+    | { server: http.Server; listener: UpgradeListener; onConnection: (s: TimedSocket) => void; onRequest: (r: IncomingMessage) => void }
+    | undefined;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -58,13 +71,18 @@ export class RtcstatsWsAdapter extends WsAdapter {
   protected override ensureHttpServerExists(port: number, httpServer = http.createServer()): http.Server | undefined {
     if (this.httpServersRegistry.has(port)) return undefined;
     this.httpServersRegistry.set(port, httpServer);
-    const drain = this.app.get(DrainState);
+    const limits = this.app.get(LimitsService);
+    const metrics = this.app.get(MetricsService);
     const listener: UpgradeListener = (req, socket, head) => {
-      // Refused before the upgrade, so the client sees an HTTP error it can retry elsewhere.
-      if (drain.draining) {
-        socket.end(DRAINING_RESPONSE);
+      clearTimeout((socket as TimedSocket)[handshakeTimer]);
+      // Refused before the upgrade (draining, disk low, connection limits), so the client sees an
+      // HTTP status it can act on (retry elsewhere, back off) and costs no WebSocket.
+      const admitted = limits.admit(req);
+      if ('refusal' in admitted) {
+        socket.end(httpRefusal(admitted.refusal.status, admitted.refusal.text));
         return;
       }
+      socket.once('close', admitted.release);
       const wss = this.wsServersRegistry.get(port)?.[0] as WebSocketServer | undefined;
       if (wss === undefined) {
         socket.destroy();
@@ -73,7 +91,20 @@ export class RtcstatsWsAdapter extends WsAdapter {
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     };
     httpServer.on('upgrade', listener);
-    this.upgrade = { server: httpServer, listener };
+    // RTCSTATS_AUTH_TIMEOUT: a socket must complete its request (the upgrade and its token) in time;
+    // a slow or silent one would hold a file descriptor and a slot for nothing.
+    const timeoutMs = limits.config.authTimeoutMs;
+    const onConnection = (socket: TimedSocket) => {
+      socket[handshakeTimer] = setTimeout(() => {
+        metrics.limited.inc({ limit: 'auth_timeout', protocol: 'http' });
+        socket.end(httpRefusal(408, 'handshake timeout'));
+      }, timeoutMs);
+      socket.once('close', () => clearTimeout(socket[handshakeTimer]));
+    };
+    const onRequest = (req: IncomingMessage) => clearTimeout((req.socket as TimedSocket)[handshakeTimer]);
+    httpServer.on('connection', onConnection);
+    httpServer.on('request', onRequest);
+    this.upgrade = { server: httpServer, listener, onConnection, onRequest };
     return httpServer;
   }
 
@@ -88,6 +119,8 @@ export class RtcstatsWsAdapter extends WsAdapter {
 
   override async dispose(): Promise<void> {
     this.upgrade?.server.off('upgrade', this.upgrade.listener);
+    this.upgrade?.server.off('connection', this.upgrade.onConnection);
+    this.upgrade?.server.off('request', this.upgrade.onRequest);
     this.upgrade = undefined;
     await super.dispose();
   }

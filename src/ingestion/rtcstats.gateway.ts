@@ -18,6 +18,8 @@ import { isJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { DrainState } from '../lifecycle/drain-state.js';
+import { LimitsService } from '../limits/limits.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { obfuscateAddress } from '../obfuscation/ip-address.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
 import { connectionInfo } from './connection-info.js';
@@ -27,6 +29,23 @@ import { sessionJob } from './session-job.js';
 const WRITE_BUFFER_BYTES = 256 * 1024;
 /** After the drain deadline, sockets are terminated; their live files get a close line this fast. */
 const TERMINATE_GRACE_MS = 2_000;
+/** Idle and session-duration limits are checked this often. */
+const LIMIT_TICK_MS = 1_000;
+const LIMIT_LABEL = { 'rate limit': 'rate_limit', 'dump too large': 'dump_too_large', 'idle timeout': 'idle_timeout', 'session too long': 'session_duration' } as const;
+
+/** The setting behind each limit, named in its log line. */
+export function limitSetting(breach: keyof typeof LIMIT_LABEL): string {
+  switch (breach) {
+    case 'rate limit':
+      return 'RTCSTATS_MAX_FRAMES_PER_SECOND / RTCSTATS_MAX_BYTES_PER_SECOND';
+    case 'dump too large':
+      return 'RTCSTATS_MAX_DUMP_BYTES';
+    case 'idle timeout':
+      return 'RTCSTATS_IDLE_TIMEOUT';
+    case 'session too long':
+      return 'RTCSTATS_MAX_SESSION_DURATION';
+  }
+}
 
 @WebSocketGateway()
 export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
@@ -38,6 +57,10 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   private readonly proxies: TrustedProxies;
   private readonly transform: FrameTransform | null;
   private heartbeat: NodeJS.Timeout | undefined;
+  private limitTicker: NodeJS.Timeout | undefined;
+  /** Frames and bytes of sessions that have ended (live ones are summed at scrape time). */
+  private endedFrames = 0;
+  private endedBytes = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -46,7 +69,18 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     private readonly drain: DrainState,
     keyring: KeyringService,
     private readonly jitsi: JitsiIngestion,
+    private readonly limits: LimitsService,
+    private readonly metrics: MetricsService,
   ) {
+    metrics.liveSource('rtcstats', () => {
+      let frames = this.endedFrames;
+      let bytes = this.endedBytes;
+      for (const s of this.sessions) {
+        frames += s.frameCount;
+        bytes += s.byteCount;
+      }
+      return { open: this.sessions.size, frames, bytes };
+    });
     keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left here by a previous run were queued for recovery before this one accepts any.
     this.workDir = finalization.workDir;
@@ -60,6 +94,11 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
       for (const s of this.sessions) s.heartbeat();
     }, this.config.pingIntervalMs);
     this.heartbeat.unref();
+    this.limitTicker = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.sessions) s.expire(now, this.limits.config);
+    }, Math.min(LIMIT_TICK_MS, this.limits.config.idleTimeoutMs));
+    this.limitTicker.unref();
   }
 
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
@@ -82,15 +121,25 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     }
     const id = crypto.randomUUID();
     const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
+    const now = Date.now();
     const session = new DumpSession(info, ws, {
       file: path.join(this.workDir, `${id}.jsonl`),
       transform: this.transform,
       writeBufferBytes: WRITE_BUFFER_BYTES,
       now: Date.now,
+      limiter: this.limits.frameLimiter(this.config.maxPayload, now),
+      onLimit: (breach) => {
+        this.metrics.limited.inc({ limit: LIMIT_LABEL[breach], protocol: 'rtcstats' });
+        this.logger.warn(`Connection ${id} closed: ${breach} (${limitSetting(breach)}); the dump is kept`);
+      },
     });
+    this.metrics.accepted.inc({ protocol: 'rtcstats' });
     this.sessions.add(session);
     const ended = session.done
       .then((result) => {
+        this.endedFrames += result.frameCount;
+        this.endedBytes += result.bytes;
+        this.metrics.sessionEnded(result.bytes, result.endTime - result.info.startTime);
         if (result.error !== undefined) {
           this.logger.error(`Dump ${id}: write failed (${result.error.message}); closed with ${result.closeCode}, keeping what was written`);
         }
@@ -121,6 +170,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     for (const s of this.sessions) {
       if (s.info.kid !== null && revoked.has(s.info.kid)) {
         s.close(CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED);
+        this.metrics.limited.inc({ limit: 'key_revoked', protocol: 'rtcstats' });
         closed++;
       }
     }
@@ -136,6 +186,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   async beforeApplicationShutdown(): Promise<void> {
     this.drain.start();
     clearInterval(this.heartbeat);
+    clearInterval(this.limitTicker);
     const started = Date.now();
     const queue = this.finalization.queue;
     const live = this.sessions.size + this.jitsi.liveSessions;

@@ -5,6 +5,8 @@
  */
 import type { WebSocket } from 'ws';
 
+import type { Expiry, FrameBreach, FrameLimiter } from '../limits/limits.js';
+
 import {
   CLOSE_CONFERENCE_LEFT,
   CLOSE_DUMP_ERROR,
@@ -23,6 +25,13 @@ export interface SessionHandle {
   readonly session: JitsiSession;
   readonly file: JitsiDumpFile;
   owner: JitsiConnection | null;
+  /** The dump's id: named in every log line about the session (the logger makes it a field). */
+  readonly dumpId?: string;
+}
+
+/** ` (dump <id>)` for a log line about a session. */
+export function dumpNote(handle: SessionHandle | undefined): string {
+  return handle?.dumpId === undefined ? '' : ` (dump ${handle.dumpId})`;
 }
 
 export interface JitsiLog {
@@ -40,6 +49,19 @@ export interface JitsiContext {
   /** IP obfuscation of one dump line (`[method, pcId, value, ...]`), or null when off. */
   readonly transform: ((line: string) => string) | null;
   readonly log: JitsiLog;
+  /** Per-connection and per-session limits; undefined: none. */
+  readonly limits?: JitsiLimits;
+}
+
+export interface JitsiLimits {
+  /** Message and byte rate of one socket (the dump size is counted per session, below). */
+  limiter(now: number): FrameLimiter;
+  readonly maxDumpBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly maxSessionDurationMs: number;
+  readonly now: () => number;
+  /** A limit was hit: the host ends the sessions concerned and closes the socket as the flavour needs. */
+  hit(conn: JitsiConnection, breach: FrameBreach | Expiry, session?: SessionHandle): void;
 }
 
 /** Per-socket limit: JVB sends one session per conference on one socket; browsers use one or two. */
@@ -78,6 +100,10 @@ export class JitsiConnection {
   private alive = true;
   private invalidLogged = false;
   private closed = false;
+  private readonly limiter: FrameLimiter | undefined;
+  /** Last message or pong: what the idle timeout measures. */
+  private lastActivityAt: number;
+  private limited = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -86,6 +112,9 @@ export class JitsiConnection {
   ) {
     this.browser = isBrowserFlavour(params.protocol);
     this.onMessage = this.onMessage.bind(this);
+    const now = ctx.limits?.now() ?? 0;
+    this.limiter = ctx.limits?.limiter(now);
+    this.lastActivityAt = now;
   }
 
   get kid(): string | null {
@@ -96,7 +125,10 @@ export class JitsiConnection {
   start(): void {
     const ws = this.ws;
     ws.on('message', this.onMessage);
-    ws.on('pong', () => (this.alive = true));
+    ws.on('pong', () => {
+      this.alive = true;
+      if (this.ctx.limits !== undefined) this.lastActivityAt = this.ctx.limits.now();
+    });
     ws.once('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString('utf8').slice(0, 100)));
     let greet = 0;
     const id = this.params.statsSessionId;
@@ -104,7 +136,7 @@ export class JitsiConnection {
       const handle = this.ctx.registry.claim(this.key(id));
       if (handle !== undefined) {
         greet = this.adopt(handle);
-        this.ctx.log.log(`Jitsi session ${id} resumed on connection ${this.params.id} after seq ${greet}`);
+        this.ctx.log.log(`Jitsi session ${id} resumed on connection ${this.params.id} after seq ${greet}${dumpNote(handle)}`);
       }
     }
     if (this.browser) ws.send(snMessage(greet, true));
@@ -133,6 +165,18 @@ export class JitsiConnection {
   }
 
   private route(data: Buffer, isBinary: boolean): void {
+    if (this.limited) return;
+    const limits = this.ctx.limits;
+    if (limits !== undefined) {
+      const now = limits.now();
+      this.lastActivityAt = now;
+      const breach = this.limiter!.frame(data.length, now);
+      if (breach !== undefined) {
+        this.limited = true;
+        limits.hit(this, breach);
+        return;
+      }
+    }
     if (isBinary) {
       this.invalid('binary frame');
       return;
@@ -159,7 +203,7 @@ export class JitsiConnection {
         if (this.endedIds.has(msg.statsSessionId)) return;
         this.endedIds.add(msg.statsSessionId);
         const handle = this.sessions.get(msg.statsSessionId);
-        this.ctx.log.warn(`Jitsi session ${msg.statsSessionId} ended: malformed message (${msg.problem}); the connection and its other sessions go on`);
+        this.ctx.log.warn(`Jitsi session ${msg.statsSessionId} ended: malformed message (${msg.problem}); the connection and its other sessions go on${dumpNote(handle)}`);
         if (handle !== undefined) this.ctx.end(handle, CLOSE_DUMP_ERROR, `malformed message: ${msg.problem}`);
         return;
       }
@@ -172,7 +216,12 @@ export class JitsiConnection {
     const unmasked = maskSecrets(msg.line, this.params.secrets);
     const line = this.ctx.transform === null ? unmasked : this.ctx.transform(unmasked);
     const r = handle.session.receive(msg.entry, line, data.length);
-    if (r.gap) this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: entries missing before seq ${msg.entry.seq}`);
+    if (limits !== undefined && handle.session.byteCount > limits.maxDumpBytes) {
+      this.limited = true;
+      limits.hit(this, 'dump too large', handle);
+      return;
+    }
+    if (r.gap) this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: entries missing before seq ${msg.entry.seq}${dumpNote(handle)}`);
     if (r.ack !== undefined && this.browser) this.ws.send(snMessage(r.ack, false));
     if (r.pause) {
       this.pauses++;
@@ -214,9 +263,22 @@ export class JitsiConnection {
     this.ctx.log.warn(`Jitsi connection ${this.params.id}: dropped a message that names no session (${problem})`);
   }
 
-  /** Sends the periodic acknowledgements that are due. */
+  /** Sends the periodic acknowledgements that are due; applies the idle and session-duration limits. */
   tick(): void {
-    if (!this.browser || this.closed) return;
+    if (this.closed) return;
+    const limits = this.ctx.limits;
+    if (limits !== undefined && !this.limited) {
+      const now = limits.now();
+      for (const handle of [...this.sessions.values()]) {
+        if (now - handle.session.startedAt >= limits.maxSessionDurationMs) limits.hit(this, 'session too long', handle);
+      }
+      if (now - this.lastActivityAt >= limits.idleTimeoutMs) {
+        this.limited = true;
+        limits.hit(this, 'idle timeout');
+        return;
+      }
+    }
+    if (!this.browser) return;
     for (const handle of this.sessions.values()) {
       const ack = handle.session.ackDue();
       if (ack !== undefined) this.ws.send(snMessage(ack, false));

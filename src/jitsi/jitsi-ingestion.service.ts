@@ -15,10 +15,27 @@ import { type ConnectionInfo, connectionInfo } from '../ingestion/connection-inf
 import { sessionJob } from '../ingestion/session-job.js';
 import type { Keyring } from '../keyring/keyring.js';
 import { KeyringService } from '../keyring/keyring.service.js';
+import { LimitsService } from '../limits/limits.service.js';
+import type { Expiry, FrameBreach } from '../limits/limits.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
-import { type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
+import { dumpNote, type JitsiContext, JitsiConnection, type SessionHandle } from './jitsi-connection.js';
 import { JitsiDumpFile } from './jitsi-dump-file.js';
 import { CLOSE_DUMP_ERROR, statsFormat } from './jitsi-protocol.js';
+
+/**
+ * How each limit ends a Jitsi socket or session. The client retries on every code but 3002 (and
+ * 3001): a client over the rate or dump size would only do it again, so 3002 stops it; an idle
+ * socket (1001) is left to reconnect if it is alive. A session over the duration is ended alone
+ * (its next message starts a new dump) and the socket stays.
+ */
+export const JITSI_LIMIT_CLOSE: Record<FrameBreach | Expiry, number> = {
+  'rate limit': CLOSE_DUMP_ERROR,
+  'dump too large': CLOSE_DUMP_ERROR,
+  'idle timeout': CLOSE_GOING_AWAY,
+  'session too long': CLOSE_GOING_AWAY,
+};
+const LIMIT_LABEL = { 'rate limit': 'rate_limit', 'dump too large': 'dump_too_large', 'idle timeout': 'idle_timeout', 'session too long': 'session_duration' } as const;
 import { JitsiSession } from './jitsi-session.js';
 import { parseJitsiUrl } from './jitsi-url.js';
 import { realTimers, ResumeRegistry } from './resume-registry.js';
@@ -58,19 +75,32 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
   private ticker: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private shuttingDown = false;
+  private endedEntries = 0;
+  private endedBytes = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: ConnectionAuthenticator,
     private readonly finalization: FinalizationService,
     keyring: KeyringService,
+    limits: LimitsService,
+    private readonly metrics: MetricsService,
   ) {
+    metrics.liveSource('jitsi', () => {
+      let frames = this.endedEntries;
+      let bytes = this.endedBytes;
+      for (const h of this.registry.sessions()) {
+        frames += h.session.entryCount;
+        bytes += h.session.byteCount;
+      }
+      return { open: this.connections.size, frames, bytes };
+    });
     this.workDir = finalization.workDir;
     makeDataDir(this.workDir);
     keyring.onChange((next) => this.closeRevoked(next));
     this.registry = new ResumeRegistry<SessionHandle>(config.jitsi.resumeGraceMs, realTimers, (handle) => {
       const last = handle.session.stats.disconnects;
-      this.logger.log(`Jitsi session ${handle.session.statsSessionId}: no reconnect within the grace period (${last} disconnect(s))`);
+      this.logger.log(`Jitsi session ${handle.session.statsSessionId}: no reconnect within the grace period (${last} disconnect(s))${dumpNote(handle)}`);
       this.end(handle, handle.session.lastCloseCode ?? 1006, 'not resumed within the grace period');
     });
     const logger = this.logger;
@@ -80,6 +110,14 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       end: (handle, code, reason) => this.end(handle, code, reason),
       transform: config.obfuscateIps ? obfuscateLine : null,
       log: { log: (m) => logger.log(m), warn: (m) => logger.warn(m), debug: (m) => logger.debug(m) },
+      limits: {
+        limiter: (now) => limits.frameLimiter(config.maxPayload, now),
+        maxDumpBytes: limits.config.maxDumpBytes,
+        idleTimeoutMs: limits.config.idleTimeoutMs,
+        maxSessionDurationMs: limits.config.maxSessionDurationMs,
+        now: Date.now,
+        hit: (conn, breach, handle) => this.limitHit(conn, breach, handle),
+      },
     };
   }
 
@@ -131,8 +169,24 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       this.connections.delete(conn);
       this.infoOf.delete(conn);
     });
+    this.metrics.accepted.inc({ protocol: 'jitsi' });
     this.logger.log(`Jitsi connection ${id} accepted on ${url.path} (${ws.protocol}, kid ${decision.kid ?? 'none'})`);
     conn.start();
+  }
+
+  private limitHit(conn: JitsiConnection, breach: FrameBreach | Expiry, handle: SessionHandle | undefined): void {
+    const code = JITSI_LIMIT_CLOSE[breach];
+    this.metrics.limited.inc({ limit: LIMIT_LABEL[breach], protocol: 'jitsi' });
+    if (breach === 'session too long') {
+      this.logger.warn(`Jitsi session ${handle!.session.statsSessionId} ended: ${breach} (RTCSTATS_MAX_SESSION_DURATION); the dump is kept, later entries start a new one${dumpNote(handle)}`);
+      this.end(handle!, code, breach);
+      return;
+    }
+    const dumps = [...conn.sessions.values()].map((h) => h.dumpId).join(', ');
+    this.logger.warn(`Jitsi connection ${conn.params.id} closed with ${code}: ${breach}; its sessions' dumps are kept${dumps === '' ? '' : ` (dump ${dumps})`}`);
+    // The sessions end with the socket (not parked for a resume): the client is told not to come back, or is gone.
+    for (const h of [...conn.sessions.values()]) this.end(h, code, breach);
+    conn.close(code, breach);
   }
 
   private create(statsSessionId: string, conn: JitsiConnection): SessionHandle {
@@ -162,7 +216,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       JSON.stringify(['connectionInfo', null, meta, info.startTime]),
       WRITE_BUFFER_BYTES,
       (err) => {
-        this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message})`);
+        this.logger.error(`Jitsi session ${statsSessionId}: dump write failed (${err.message}) (dump ${dumpId})`);
         // 1011 is retried by the client, which then resends what was not acknowledged into a new dump.
         const owner = handle.owner;
         this.end(handle, CLOSE_INTERNAL_ERROR, 'cannot record session');
@@ -170,7 +224,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       },
     );
     const session = new JitsiSession(statsSessionId, file, { everyEntries: this.config.jitsi.ackEntries, intervalMs: this.config.jitsi.ackIntervalMs }, Date.now);
-    const handle: SessionHandle = { key: `${conn.params.identityKey}\n${statsSessionId}`, session, file, owner: conn };
+    const handle: SessionHandle = { key: `${conn.params.identityKey}\n${statsSessionId}`, session, file, owner: conn, dumpId };
     this.registry.add(handle.key, handle);
     this.sessionInfo.set(handle, info);
     this.logger.log(`Jitsi session ${statsSessionId} started (dump ${dumpId}) on connection ${conn.params.id}`);
@@ -180,6 +234,9 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
   private end(handle: SessionHandle, code: number, reason: string): void {
     if (handle.session.ended !== undefined) return;
     const end = handle.session.end(code, reason);
+    this.endedEntries += end.entries;
+    this.endedBytes += end.bytes;
+    this.metrics.sessionEnded(end.bytes, end.endTime - handle.session.startedAt);
     this.registry.remove(handle.key);
     handle.owner?.release(handle.session.statsSessionId);
     handle.owner = null;
@@ -207,7 +264,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
         });
         if (job !== undefined) this.finalization.queue.submit(job);
       })
-      .catch((err: unknown) => this.logger.error(`Jitsi session ${handle.session.statsSessionId}: cannot hand over to finalization: ${String(err)}`))
+      .catch((err: unknown) => this.logger.error(`Jitsi session ${handle.session.statsSessionId}: cannot hand over to finalization: ${String(err)}${dumpNote(handle)}`))
       .finally(() => this.finalizing.delete(done));
     this.finalizing.add(done);
   }
@@ -219,6 +276,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     for (const c of this.connections) {
       if (c.kid === null || !revoked.has(c.kid)) continue;
       for (const h of [...c.sessions.values()]) this.end(h, CLOSE_DUMP_ERROR, 'key revoked');
+      this.metrics.limited.inc({ limit: 'key_revoked', protocol: 'jitsi' });
       c.close(CLOSE_DUMP_ERROR, 'key revoked');
     }
     for (const h of this.registry.sessions()) {

@@ -65,6 +65,19 @@ export class JitsiSession {
     private readonly now: () => number,
   ) {
     this.lastAckAt = now();
+    this.startedAt = this.lastAckAt;
+  }
+
+  /** When the session (its dump) began: RTCSTATS_MAX_SESSION_DURATION counts from here. */
+  readonly startedAt: number;
+
+  /** Client bytes stored (a plain read: checked per message). */
+  get byteCount(): number {
+    return this.bytes;
+  }
+
+  get entryCount(): number {
+    return this.entries;
   }
 
   get state(): SessionState {

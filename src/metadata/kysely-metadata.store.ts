@@ -79,6 +79,8 @@ export interface KyselyMetadataStoreOptions {
   table: string;
   /** Written to `host_identifier` of each record. */
   hostIdentifier: string | null;
+  /** For metrics labels: `sqlite` or `postgres`. */
+  backend: string;
 }
 
 /** Metadata records through Kysely, so SQLite and PostgreSQL share one implementation. */
@@ -99,6 +101,19 @@ export class KyselyMetadataStore implements MetadataStore {
     this.analysisTable = `${schema}rtcstats_analysis` as 'rtcstats_analysis';
     this.observationsTable = `${schema}rtcstats_observations` as 'rtcstats_observations';
     this.hostIdentifier = options.hostIdentifier;
+    this.backend = options.backend;
+  }
+
+  readonly backend: string;
+
+  /**
+   * Readiness: a write transaction that changes nothing (the nil UUID is never a dump id: ours are
+   * version 4), so it fails when the database is unreachable or write-locked, as an insert would.
+   */
+  async ping(): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom(this.table).where('dump_id', '=', '00000000-0000-0000-0000-000000000000').execute();
+    });
   }
 
   async insert(record: DumpRecord): Promise<void> {

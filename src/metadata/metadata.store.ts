@@ -58,6 +58,10 @@ export interface MetadataStore {
   /** Sets the dump's `rtcstats_embed_url` and stores `data` in rtcstats_analysis/observations. */
   recordAnalysis(id: string, result: AnalysisResult): Promise<void>;
   close(): Promise<void>;
+  /** A short name for metrics labels (`sqlite`, `postgres`): never a URL, host or credential. */
+  readonly backend: string;
+  /** Readiness: resolves when a record could be inserted now (reachable, not write-locked), rejects with the reason otherwise. */
+  ping(): Promise<void>;
 }
 
 export const METADATA_STORE = Symbol('METADATA_STORE');

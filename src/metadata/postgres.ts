@@ -59,7 +59,7 @@ export async function openPostgresMetadataStore({ database, hostIdentifier, onMi
     await migrationDb.destroy();
   }
   // A stalled server must not hold a finalize forever: its query fails and is retried.
-  return new KyselyMetadataStore(connect(database.poolSize, 30_000), { table: database.table, hostIdentifier });
+  return new KyselyMetadataStore(connect(database.poolSize, 30_000), { table: database.table, hostIdentifier, backend: 'postgres' });
 }
 
 /** The driver's message without the connection string (which may hold a password). */

@@ -15,7 +15,7 @@ export const SQLITE_BUSY_TIMEOUT_MS = 10;
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(
   file: string,
-  options: KyselyMetadataStoreOptions = { table: DEFAULT_TABLE, hostIdentifier: null },
+  options: Omit<KyselyMetadataStoreOptions, 'backend'> = { table: DEFAULT_TABLE, hostIdentifier: null },
   onMigrated?: (applied: string[]) => void,
 ): Promise<KyselyMetadataStore> {
   makeDataDir(path.dirname(file));
@@ -40,5 +40,5 @@ export async function openSqliteMetadataStore(
     await db.destroy();
     throw err;
   }
-  return new KyselyMetadataStore(db, options);
+  return new KyselyMetadataStore(db, { ...options, backend: 'sqlite' });
 }

@@ -85,7 +85,8 @@ describe('maskAddressesInText', () => {
   });
 
   it('masks malformed address-like text whole', () => {
-    assert.equal(maskAddressesInText('a 300.1.2.3 b 1.2.3.4.5 c fe80::1::2 d 12:34:56'), 'a x b x c x d x');
+    assert.equal(maskAddressesInText('a 300.1.2.3 b 1.2.3.4.5 c fe80::1::2 d 12:34:56'), 'a 300.1.2.3 b x c x d x');
+    assert.equal(maskAddressesInText('Chrome/120.0.6099.109 Safari/537.36 at 010.0.2.2'), 'Chrome/120.0.6099.109 Safari/537.36 at x');
   });
 
   it('sees addresses hidden behind JSON \\u escapes', () => {

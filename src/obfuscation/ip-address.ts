@@ -114,12 +114,20 @@ function maskRun(run: string): string {
     const trimmed = run.replace(/\.+$/, '');
     return obfuscateAddress(trimmed) + run.slice(trimmed.length);
   }
-  return run.replace(DOTTED, (quad) => (quad.split('.').length === 4 ? obfuscateAddress(quad) : MASK));
+  return run.replace(DOTTED, maskDotted);
+}
+
+// A part over 255 rules out every reading as an address (octal included), so browser versions
+// such as Chrome/120.0.6099.109 survive; anything that could be one is masked.
+function maskDotted(quad: string): string {
+  const parts = quad.split('.');
+  if (parts.length !== 4) return MASK;
+  return parts.some((p) => p.length > 3 || Number(p) > 255) ? quad : obfuscateAddress(quad);
 }
 
 /**
  * Masks every address-like substring of free text: dotted quads (a run of more than four dotted
- * numbers is masked whole) and colon-hex runs with at least two colons, which are obfuscated as
+ * numbers is masked whole; four numbers one of which is over 255, like a browser version, are kept) and colon-hex runs with at least two colons, which are obfuscated as
  * IPv6 or masked whole when they do not parse. It errs on the side of masking (a clock time such
  * as 12:34:56 becomes x); it is the safety net for text whose structure is unknown.
  */

@@ -9,11 +9,6 @@ import type { DumpStore } from './dump-store.js';
 const PARTIAL = '.partial';
 
 /**
- * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
- * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store and
- * is not written again.
- */
-/**
  * A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored
  * again (over the same temp name), so a leftover is only clutter. Call while nothing stores here.
  */
@@ -24,7 +19,14 @@ export function removeStalePartials(dir: string): void {
   }
 }
 
+/**
+ * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
+ * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store and
+ * is not written again.
+ */
 export class LocalDumpStore implements DumpStore {
+  readonly backend = 'local';
+
   /**
    * `removeStale`: clear temp files of an earlier run at start. Not in a cluster worker, which
    * starts while other workers write theirs; the primary clears them before forking any.
@@ -36,6 +38,13 @@ export class LocalDumpStore implements DumpStore {
   ) {
     makeDataDir(dir);
     if (removeStale) removeStalePartials(dir);
+  }
+
+  /** Writes and removes a probe file: the directory exists and takes a write. */
+  async ping(): Promise<void> {
+    const probe = path.join(this.dir, `.ping-${process.pid}${PARTIAL}`);
+    await fs.promises.writeFile(probe, '', { mode: DATA_FILE_MODE });
+    await fs.promises.rm(probe, { force: true });
   }
 
   async store(id: string, file: string): Promise<string> {

@@ -24,6 +24,7 @@ function isNotFound(err: unknown): boolean {
  * confirms the object and its size before the caller may delete the local copy.
  */
 export class S3DumpStore implements DumpStore {
+  readonly backend = 's3';
   private readonly client: S3Client;
 
   constructor(
@@ -47,6 +48,15 @@ export class S3DumpStore implements DumpStore {
     } catch {
       throw new Error('S3 storage needs a region: set RTCSTATS_S3_REGION (or AWS_REGION)');
     }
+  }
+
+  /**
+   * Readiness: a HEAD on a key no dump has (404 or 200 both mean the bucket answers with our
+   * credentials; the store already needs ListBucket for 404s). Writes nothing, so a probe every
+   * few seconds leaves no objects and costs one request.
+   */
+  async ping(): Promise<void> {
+    await this.head(`${this.config.prefix}.readiness-probe`);
   }
 
   key(id: string): string {

@@ -19,6 +19,7 @@ import { ApiKeyGuard, forbiddenMessage, NO_API_KEY_MESSAGE, RequireScope, UNAUTH
 import { CreateTokenDto } from './dto/create-token.dto.js';
 import { TokenResponseDto } from './dto/token-response.dto.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { TokensService } from './tokens.service.js';
 
 
@@ -36,7 +37,10 @@ const error = (statusCode: number, error: string, message: string | string[]) =>
   new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true, stopAtFirstError: true, transform: true }),
 )
 export class TokensController {
-  constructor(private readonly tokens: TokensService) {}
+  constructor(
+    private readonly tokens: TokensService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -78,6 +82,8 @@ export class TokensController {
     ...error(503, 'Service Unavailable', NO_API_KEY_MESSAGE),
   })
   create(@Body() body: CreateTokenDto): TokenResponseDto {
-    return this.tokens.create(body);
+    const minted = this.tokens.create(body);
+    this.metrics.tokensMinted.inc();
+    return minted;
   }
 }

@@ -104,6 +104,16 @@ describe('RTCSTATS_WORKERS=2 (a Node cluster on one port, child process)', () =>
     for (const s of sessions) s.ws.close(1000);
     for (const s of sessions) assert.equal((await s.close).code, 1000);
     assertComplete(await waitFor(() => rowsOf(sessions), 'records of every session', 30_000), sessions, 1000);
+    // A scrape reaches one worker, and each answers for the whole cluster.
+    for (let i = 0; i < 4; i++) {
+      const text = await within(fetch(`http://127.0.0.1:${c.port}/metrics`).then((r) => r.text()), 'GET /metrics');
+      assert.match(text, new RegExp(`^rtcstats_connections_accepted_total\\{protocol="rtcstats"\\} ${SESSIONS}$`, 'm'), `scrape ${i}: both workers' connections counted`);
+      // A timestamp or a shared setting is not summed.
+      const floor = Number(/^rtcstats_disk_free_floor_bytes (\d+)$/m.exec(text)?.[1]);
+      assert.equal(floor, 1024 ** 3, 'RTCSTATS_MIN_FREE_DISK once, not once per worker');
+      const last = Number(/^rtcstats_token_last_verified_timestamp_seconds\{kid="ka"\} ([\d.e+]+)$/m.exec(text)?.[1]);
+      assert.ok(last > Date.now() / 1000 - 3600 && last <= Date.now() / 1000 + 1, `last verification is a time, not a sum of times (${last})`);
+    }
   });
 
   it('reloads a rotated keyring file in both workers (SIGHUP to the primary)', async () => {

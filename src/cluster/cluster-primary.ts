@@ -8,6 +8,7 @@ import { type AppConfig, parseConfig } from '../config/app-config.js';
 import { ensureWritableDir } from '../config/data-dir.js';
 import { loadEnvironment } from '../config/environment.js';
 import { removeStalePartials } from '../storage/local-dump.store.js';
+import { serveClusterMetrics } from './cluster-metrics.js';
 import { ClusterSupervisor } from './cluster-supervisor.js';
 import { adoptOrphans, slotDir } from './work-folders.js';
 
@@ -50,6 +51,7 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
   prepareDataDir(config, logger);
   logger.log(`Primary (pid ${process.pid}) starting ${config.workers} workers`);
   const supervisor = new ClusterSupervisor(config.workers, logger);
+  serveClusterMetrics();
   process.on('SIGTERM', () => supervisor.stop('SIGTERM'));
   process.on('SIGINT', () => supervisor.stop('SIGINT'));
   process.on('SIGHUP', () => supervisor.forward('SIGHUP'));

@@ -2,21 +2,22 @@ import cluster from 'node:cluster';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Logger } from '@nestjs/common';
+import { pino } from 'pino';
 
 import { type AppConfig, parseConfig } from '../config/app-config.js';
 import { ensureWritableDir } from '../config/data-dir.js';
 import { loadEnvironment } from '../config/environment.js';
+import { basePinoOptions } from '../logging/logging.module.js';
 import { removeStalePartials } from '../storage/local-dump.store.js';
 import { serveClusterMetrics } from './cluster-metrics.js';
-import { ClusterSupervisor } from './cluster-supervisor.js';
+import { ClusterSupervisor, type SupervisorLog } from './cluster-supervisor.js';
 import { adoptOrphans, slotDir } from './work-folders.js';
 
 /**
  * What a single process does to its data directory at start and workers must not (each starts
  * while others already write there): done once, here, before any worker is forked.
  */
-function prepareDataDir(config: AppConfig, logger: Logger): void {
+function prepareDataDir(config: AppConfig, logger: SupervisorLog): void {
   // Dumps of slots this run will not have (and of an earlier single-process run) go to slot 1.
   for (const base of ['work', 'outbox'].map((name) => path.join(config.dataDir, name))) {
     const moved = adoptOrphans(base, slotDir(base, 1), config.workers);
@@ -45,9 +46,13 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
     if ((err as Error).name === 'ConfigError') return false;
     throw err;
   }
-  const levels = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
-  Logger.overrideLogger(levels.slice(0, levels.indexOf(config.logLevel) + 1));
-  const logger = new Logger('Cluster');
+  // The same line format and level as the workers' logs, so one pipeline reads both.
+  const pinoLogger = pino(basePinoOptions(config));
+  const logger: SupervisorLog = {
+    log: (m) => pinoLogger.info({ context: 'Cluster' }, m),
+    warn: (m) => pinoLogger.warn({ context: 'Cluster' }, m),
+    error: (m) => pinoLogger.error({ context: 'Cluster' }, m),
+  };
   prepareDataDir(config, logger);
   logger.log(`Primary (pid ${process.pid}) starting ${config.workers} workers`);
   const supervisor = new ClusterSupervisor(config.workers, logger);
@@ -57,6 +62,7 @@ export async function runClusterPrimaryIfConfigured(): Promise<boolean> {
   process.on('SIGHUP', () => supervisor.forward('SIGHUP'));
   const code = await supervisor.run();
   logger.log(code === 0 ? 'All workers drained' : 'Stopped');
-  process.exit(code);
+  pinoLogger.flush(() => process.exit(code));
+  return true;
 }
 

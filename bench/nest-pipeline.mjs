@@ -2,8 +2,10 @@
 // Experiment behind a design choice: how much does Nest's WebSocket message pipeline
 // (@SubscribeMessage through the stock WsAdapter) cost per frame, compared with a raw `ws`
 // 'message' listener attached in handleConnection? Both modes boot the same Nest app, append
-// every frame to one file per connection and apply the same backpressure; only the way a frame
-// reaches the write differs. No auth: this isolates the per-frame path.
+// every frame to one file per connection and apply the same backpressure and the same close
+// (fsync, rename `.part` to `.jsonl`) as bench/baseline-server.mjs; only the way a frame reaches
+// the write differs. No auth: this isolates the per-frame path. Compare them with
+// `npm run bench -- --targets baseline,nest-raw,nest-pipeline --scenarios real-50x2000`.
 //   node bench/nest-pipeline.mjs --mode nest|raw --port 8092 --dir /tmp/out
 import 'reflect-metadata';
 import fs from 'node:fs';
@@ -35,8 +37,12 @@ function write(ws, data) {
 
 class Gateway {
   handleConnection(ws) {
-    ws[OUT] = fs.createWriteStream(path.join(dir, `${process.pid}-${n++}`), { highWaterMark: 256 * 1024 });
-    ws.on('close', () => ws[OUT].end());
+    const name = path.join(dir, String(n++));
+    ws[OUT] = fs.createWriteStream(`${name}.part`, { highWaterMark: 256 * 1024, flush: true });
+    ws.on('close', () => {
+      ws[OUT].on('close', () => fs.rename(`${name}.part`, `${name}.jsonl`, (err) => { if (err) throw err; }));
+      ws[OUT].end();
+    });
     if (args.mode === 'raw') ws.on('message', (data) => write(ws, data));
   }
   onFrame(ws, data) {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 
+import { ClockModule } from './common/clock.js';
 import { AppConfigModule } from './config/app-config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestionModule } from './ingestion/ingestion.module.js';
@@ -13,6 +14,6 @@ import { TokensModule } from './tokens/tokens.module.js';
 import { UploadModule } from './upload/upload.module.js';
 
 @Module({
-  imports: [AppConfigModule, LoggingModule, MetricsModule, LimitsModule, KeyringModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule, UploadModule],
+  imports: [ClockModule, AppConfigModule, LoggingModule, MetricsModule, LimitsModule, KeyringModule, LifecycleModule, HealthModule, IngestionModule, TokensModule, KeysModule, UploadModule],
 })
 export class AppModule {}

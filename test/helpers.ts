@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
@@ -13,6 +14,7 @@ import { WebSocket } from 'ws';
 
 import { AppModule } from '../src/app.module.js';
 import { setupApp } from '../src/app.setup.js';
+import { CLOCK } from '../src/common/clock.js';
 import { type AppConfig, parseConfig } from '../src/config/app-config.js';
 import { APP_CONFIG } from '../src/config/app-config.token.js';
 import type { KeyringFileSpec } from '../src/keyring/keyring.js';
@@ -20,8 +22,8 @@ import { KeyringService } from '../src/keyring/keyring.service.js';
 import { METADATA_STORE, type MetadataStore, type StoredDumpRecord } from '../src/metadata/metadata.store.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = process.env.RTCSTATS_SHARED_DIR ?? path.resolve(REPO_ROOT, '../shared');
-export const FIXTURES = path.join(SHARED, 'fixtures');
+/** Client data copied into the repo (origin and licences in test/fixtures/NOTICE.md). */
+export const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures');
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop';
 export const OTHER_SECRET = 'other-secret-0123456789-abcdefghijklmno';
@@ -38,9 +40,24 @@ export function within<T>(promise: Promise<T>, what: string, ms = TIMEOUT_MS): P
   ]);
 }
 
+const madeDirs = new Set<string>();
+
+/** A fresh directory under $TMPDIR, removed by removeTempDir or, at the latest, when the test file ends. */
 export function tempDir(prefix = 'rtcstats-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
 }
+
+export function removeTempDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  madeDirs.delete(dir);
+}
+
+// Whatever a test file made and did not remove itself goes when the file's tests end.
+after(() => {
+  for (const dir of madeDirs) removeTempDir(dir);
+});
 
 class CaptureLogger implements LoggerService {
   readonly lines: string[] = [];
@@ -63,33 +80,58 @@ export interface TestApp {
   metadata: MetadataStore;
   logs: string[];
   url(pathAndQuery?: string): string;
-  close(): Promise<void>;
+  /** Stops the app and removes the data directory it made (keepData: leave it, e.g. to restart on it). */
+  close(options?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Boots the real AppModule on an ephemeral port with the given environment. */
-export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+/** A clock the test moves by hand, for the app's CLOCK (token times, key notAfter, rate windows). */
+export class TestClock {
+  constructor(private ms = Date.now()) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** Boots the real AppModule on an ephemeral port with the given environment (and clock, if given). */
+export async function startApp(env: Record<string, string> = {}, options: { clock?: TestClock } = {}): Promise<TestApp> {
+  const madeDataDir = env.RTCSTATS_DATA_DIR === undefined;
   const dataDir = env.RTCSTATS_DATA_DIR ?? tempDir();
   const values: Record<string, string> = { RTCSTATS_JWT_SECRET: TEST_SECRET, ...env, RTCSTATS_DATA_DIR: dataDir };
-  const config = parseConfig((name) => values[name]);
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .compile();
-  const logger = new CaptureLogger();
-  const app = moduleRef.createNestApplication({ logger });
-  setupApp(app);
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer().address() as net.AddressInfo).port;
-  return {
-    app,
-    config,
-    port,
-    dataDir,
-    metadata: app.get<MetadataStore>(METADATA_STORE),
-    logs: logger.lines,
-    url: (p = '/') => `ws://127.0.0.1:${port}${p}`,
-    close: () => app.close(),
+  const removeData = () => {
+    if (madeDataDir) removeTempDir(dataDir);
   };
+  let app: INestApplication | undefined;
+  try {
+    const config = parseConfig((name) => values[name]);
+    let builder = Test.createTestingModule({ imports: [AppModule] }).overrideProvider(APP_CONFIG).useValue(config);
+    if (options.clock !== undefined) builder = builder.overrideProvider(CLOCK).useValue(options.clock.now);
+    const moduleRef = await builder.compile();
+    const logger = new CaptureLogger();
+    const nest = moduleRef.createNestApplication({ logger });
+    app = nest;
+    setupApp(nest);
+    await nest.listen(0, '127.0.0.1');
+    const port = (nest.getHttpServer().address() as net.AddressInfo).port;
+    return {
+      app: nest,
+      config,
+      port,
+      dataDir,
+      metadata: nest.get<MetadataStore>(METADATA_STORE),
+      logs: logger.lines,
+      url: (p = '/') => `ws://127.0.0.1:${port}${p}`,
+      close: async ({ keepData = false } = {}) => {
+        await nest.close();
+        if (!keepData) removeData();
+      },
+    };
+  } catch (err) {
+    // A boot that fails (the tests of bad settings) leaves nothing either.
+    await app?.close();
+    removeData();
+    throw err;
+  }
 }
 
 export function sign(payload: object, secret = TEST_SECRET, options: jwt.SignOptions = {}): string {
@@ -165,12 +207,21 @@ export function fixtureLines(relative: string): string[] {
   return fs.readFileSync(path.join(FIXTURES, relative), 'utf8').replace(/\n$/, '').split('\n');
 }
 
+/**
+ * Waits until the work folder is empty: a record is inserted before its live file is unlinked, so
+ * a test that counts files after seeing a record must wait for this real condition, not race it.
+ */
+export function liveFilesGone(t: TestApp): Promise<true> {
+  const work = path.join(t.dataDir, 'work');
+  return waitFor(() => (!fs.existsSync(work) || fs.readdirSync(work).length === 0 ? true : undefined), 'live files to be removed');
+}
+
 /** Everything in the data directory's dumps and work folders (to prove nothing was stored). */
 export function storedFiles(dataDir: string): string[] {
   return ['dumps', 'work'].flatMap((d) => {
     const dir = path.join(dataDir, d);
     return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => path.join(d, f)) : [];
-  });
+  }).sort();
 }
 
 /** A masked client frame (RFC 6455), for raw-socket tests that put frames in the upgrade's packet. */

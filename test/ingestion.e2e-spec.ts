@@ -10,12 +10,15 @@ import {
   connect,
   FIXTURES,
   fixtureLines,
+  liveFilesGone,
   rawFrames,
   readDump,
+  removeTempDir,
   sendAndClose,
   sign,
   startApp,
   storedFiles,
+  TestClock,
   type TestApp,
   tokenQuery,
   waitFor,
@@ -83,7 +86,8 @@ describe('ingestion (real ws clients against the real app)', () => {
     assert.equal(close[2], 1000);
     assert.equal(typeof close[3], 'number');
     assert.ok(close[3] >= 0);
-    assert.ok(!fs.existsSync(`${t.dataDir}/work/${record.id}.jsonl`), 'live file removed after finalizing');
+    // The record is inserted before the live file is unlinked: wait for the unlink, do not race it.
+    await waitFor(() => (fs.existsSync(`${t.dataDir}/work/${record.id}.jsonl`) ? undefined : true), 'live file removed after finalizing');
   });
 
   it('accepts any path, echoes rtcstats#5.0 and rtcstats#4.0, and accepts clients without a subprotocol', async () => {
@@ -130,16 +134,18 @@ describe('ingestion (real ws clients against the real app)', () => {
   });
 
   it('leaves no file and no record for a connection that sent no frame', async () => {
-    const before = storedFiles(t.dataDir).length;
+    await liveFilesGone(t);
+    const before = storedFiles(t.dataDir);
     const token = sign({ rtcStats: { session: 'empty' } });
     const ws = await connect(t.url(`/${tokenQuery(token)}`));
     assert.equal((await sendAndClose(ws, [])).code, 1000);
     // A later connection's record proves the empty one has been fully processed.
     const ws2 = await connect(t.url(`/${tokenQuery(sign({ rtcStats: { session: 'after-empty' } }))}`));
-    await sendAndClose(ws2, ['[1]']);
-    await waitForRecords(t, 1, { session: 'after-empty' });
+    assert.equal((await sendAndClose(ws2, ['[1]'])).code, 1000);
+    const [after] = await waitForRecords(t, 1, { session: 'after-empty' });
+    await liveFilesGone(t);
     assert.equal((await t.metadata.find({ session: 'empty' })).length, 0);
-    assert.equal(storedFiles(t.dataDir).length, before + 1);
+    assert.deepEqual(storedFiles(t.dataDir), [...before, `dumps/${after.id}.jsonl.gz`].sort());
   });
 
   it('records frames sent in the same packet as the upgrade request', async () => {
@@ -152,12 +158,13 @@ describe('ingestion (real ws clients against the real app)', () => {
   });
 
   it('keeps recording a connection whose token expires while it is open', async () => {
-    const strict = await startApp({ RTCSTATS_JWT_CLOCK_TOLERANCE: '0' });
+    const clock = new TestClock();
+    const strict = await startApp({ RTCSTATS_JWT_CLOCK_TOLERANCE: '0' }, { clock });
     try {
-      const token = sign({ rtcStats: { session: 'aging' }, exp: Math.floor(Date.now() / 1000) + 2 });
+      const token = sign({ rtcStats: { session: 'aging' }, exp: Math.floor(clock.now() / 1000) + 2 });
       const ws = await connect(strict.url(`/${tokenQuery(token)}`));
       ws.send('[1,null,"fresh",0]');
-      await new Promise((r) => setTimeout(r, 3100));
+      clock.advance(3000);
       // The token is expired now: a new connection with it is refused...
       const late = await connect(strict.url(`/${tokenQuery(token)}`));
       assert.equal((await closed(late)).code, 1008);
@@ -235,7 +242,7 @@ describe('ingestion limits and liveness', () => {
     const done = closed(ws);
     ws.send('[1,null,"x",0]');
     await waitFor(() => (fs.readdirSync(`${t.dataDir}/work`).length > 0 ? true : undefined), 'live file');
-    const closing = t.close();
+    const closing = t.close({ keepData: true });
     assert.equal((await done).code, 1001);
     await within(closing, 'app close');
     const again = await startApp({ RTCSTATS_DATA_DIR: t.dataDir });
@@ -245,6 +252,7 @@ describe('ingestion limits and liveness', () => {
       assert.equal(record.frameCount, 1);
     } finally {
       await again.close();
+      removeTempDir(t.dataDir);
     }
   });
 

@@ -311,7 +311,7 @@ describe('Jitsi sessions at shutdown', () => {
       await dropped;
       await waitFor(() => (t.logs.some((l) => l.includes(`Jitsi session ${parked}`) && l.includes('started')) ? true : undefined), 'parked session');
       const aClosed = closed(a.ws);
-      await t.close();
+      await t.close({ keepData: true }); // read back below, removed in finally
       assert.deepEqual(await aClosed, { code: 1001, reason: 'server shutting down' });
       const store = await openSqliteMetadataStore(`${t.dataDir}/rtcstats.sqlite`);
       try {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
 import { KeyringService } from '../src/keyring/keyring.service.js';
-import { connect, REPO_ROOT, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
+import { connect, removeTempDir, REPO_ROOT, TestClock, sendAndClose, sign, startApp, tempDir, tokenQuery, within } from './helpers.js';
 
 const A = 'admin-secret-A-0123456789-abcdefghijklmno';
 const B = 'admin-secret-B-0123456789-abcdefghijklmno';
@@ -27,7 +27,8 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
         apiKeys: [{ id: 'ops', key: API_KEY, scopes: ['admin'] }],
       }),
     );
-    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    const clock = new TestClock();
+    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_POLL_INTERVAL: '0' }, { clock });
     try {
       for (const [secret, kid] of [[A, 'ka'], [A, undefined], [B, 'kb']] as const) {
         const ws = await connect(t.url(`/${tokenQuery(sign({ rtcStats: {} }, secret, kid ? { keyid: kid } : {}))}`));
@@ -42,7 +43,7 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       assert.equal(res.status, 200);
       const text = await res.text();
       for (const secret of [A, B, API_KEY]) assert.ok(!text.includes(secret), 'no secret in the response');
-      const body = JSON.parse(text) as { keys: { kid: string; state: string; verifications: number; lastVerifiedAt: string | null }[] };
+      const body = JSON.parse(text) as { keys: { kid: string; state: string; expired: boolean; verifications: number; lastVerifiedAt: string | null }[] };
       const byKid = Object.fromEntries(body.keys.map((k) => [k.kid, k]));
       assert.equal(byKid.ka.state, 'previous');
       assert.equal(byKid.ka.verifications, 2);
@@ -50,15 +51,22 @@ describe('key usage visibility (GET /admin/keys, keys list --server)', () => {
       assert.ok(Date.parse(byKid.ka.lastVerifiedAt!) <= Date.now());
 
       const { stdout } = await within(
-        promisify(execFile)(process.execPath, [CLI, 'list', '--file', file, '--server', `http://127.0.0.1:${t.port}`], { cwd: dir }),
+        promisify(execFile)(process.execPath, [CLI, 'list', '--file', file, '--server', `http://127.0.0.1:${t.port}`], { cwd: dir, timeout: 10_000 }),
         'keys list --server',
       );
       assert.match(stdout, /^KID\s+STATE\s+NOT AFTER\s+VERIFIED\s+LAST VERIFIED$/m);
       assert.match(stdout, /^ka\s+previous\s+2099-01-01T00:00:00Z\s+2\s+\d{4}-/m);
       assert.match(stdout, /^kb\s+current\s+-\s+1\s+\d{4}-/m);
       for (const secret of [A, B, API_KEY]) assert.ok(!stdout.includes(secret), 'no secret in keys list');
+
+      // Expiry is judged on the app's clock, the same one token verification uses.
+      assert.equal(byKid.ka.expired, false);
+      clock.advance(Date.parse('2099-01-01T00:00:01Z') - clock.now());
+      const later = (await (await fetch(url, { headers: { Authorization: `Bearer ${API_KEY}` } })).json()) as typeof body;
+      assert.equal(later.keys.find((k) => k.kid === 'ka')?.expired, true);
     } finally {
       await t.close();
+      removeTempDir(dir);
     }
   });
 });

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 
 import type { KeyringFileSpec } from '../src/keyring/keyring.js';
-import { REPO_ROOT, tempDir } from './helpers.js';
+import { removeTempDir, REPO_ROOT, tempDir } from './helpers.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/keys.cli.js');
 const MAX_LIFETIME = 3600;
@@ -36,6 +36,7 @@ describe('keys CLI (compiled, as a child process)', () => {
       },
       input: options.input ?? '',
       encoding: 'utf8',
+      timeout: 30_000, // killed if it hangs
     });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
@@ -72,6 +73,10 @@ describe('keys CLI (compiled, as a child process)', () => {
     cwd = tempDir('rtcstats-keys-cwd-');
     dataDir = path.join(tempDir('rtcstats-keys-data-'), 'data');
     file = path.join(dataDir, 'keyring.json');
+  });
+  afterEach(() => {
+    removeTempDir(cwd);
+    removeTempDir(path.dirname(dataDir));
   });
 
   it('generate prints a fresh 256-bit base64url secret and writes nothing', () => {

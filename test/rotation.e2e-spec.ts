@@ -16,6 +16,7 @@ import {
   sign,
   startApp,
   tempDir,
+  TestClock,
   type TestApp,
   tokenQuery,
   waitFor,
@@ -73,6 +74,7 @@ describe('secret rotation without downtime', () => {
       }, 20);
 
       // 20 clients connecting and sending in a loop.
+      const completed = new Array<number>(20).fill(0);
       const loops = Array.from({ length: 20 }, async (_, i) => {
         while (running) {
           const session = `loop-${i}-${sessions++}`;
@@ -85,21 +87,27 @@ describe('secret rotation without downtime', () => {
           } catch (err) {
             failures.push(`${session}: ${(err as Error).message}`);
           }
+          completed[i]++;
         }
       });
-      const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      // A phase lasts until every loop has completed two more sessions, so each has run a whole
+      // session that started after the phase began (progress, not a timer).
+      const progress = () => {
+        const target = completed.map((n) => n + 2);
+        return waitFor(() => (completed.every((n, i) => n >= target[i]) ? true : undefined), 'two more sessions per loop');
+      };
 
-      await pause(300);
+      await progress();
       writeKeyring(file, keys(['ka', A, 'current'], ['kb', B, 'next']));
       await keyringLanded(t, 'ka(current), kb(next)');
-      await pause(300);
+      await progress();
       writeKeyring(file, keys(['ka', A, 'previous', new Date(Date.now() + 3600_000).toISOString()], ['kb', B, 'current']));
       await keyringLanded(t, 'ka(previous), kb(current)');
       backend = { kid: 'kb', secret: B };
-      await pause(400);
+      await progress();
       writeKeyring(file, keys(['kb', B, 'current']));
       await keyringLanded(t, 'kb(current)');
-      await pause(300);
+      await progress();
       running = false;
       await within(Promise.all(loops), 'client loops');
       clearInterval(ticker);
@@ -203,12 +211,16 @@ describe('secret rotation without downtime', () => {
   });
 
   it('stops verifying a key when its notAfter passes, without a reload', async () => {
-    const notAfter = new Date(Date.now() + 1500).toISOString();
+    const clock = new TestClock();
+    const notAfter = new Date(clock.now() + 60_000).toISOString();
     const file = keyringDir(keys(['kb', B, 'current'], ['ka', A, 'previous', notAfter]));
-    const t = await startApp({ RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_WATCH: 'false', RTCSTATS_KEYRING_POLL_INTERVAL: '0' });
+    const env = { RTCSTATS_KEYRING_FILE: file, RTCSTATS_KEYRING_WATCH: 'false', RTCSTATS_KEYRING_POLL_INTERVAL: '0' };
+    const t = await startApp(env, { clock });
     try {
       await accepts(t, sign({ rtcStats: {} }, A), 'before notAfter');
-      await new Promise((r) => setTimeout(r, Date.parse(notAfter) - Date.now() + 100));
+      clock.advance(59_000);
+      await accepts(t, sign({ rtcStats: {} }, A), 'a second before notAfter');
+      clock.advance(1_001);
       await rejects(t, sign({ rtcStats: {} }, A));
       await rejects(t, sign({ rtcStats: {} }, A, { keyid: 'ka' }));
       await accepts(t, sign({ rtcStats: {} }, B), 'current key still fine');

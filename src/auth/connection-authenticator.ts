@@ -7,6 +7,7 @@ import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js'
 
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import {
   REJECT_INVALID_SIGNATURE,
   REJECT_INVALID_TOKEN,
@@ -63,6 +64,7 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
     private readonly usage: KeyUsage,
     jwt: PerKeyJwt,
     private readonly metrics: MetricsService,
+    @Inject(CLOCK) clock: Clock,
   ) {
     this.flusher = setInterval(() => this.rejections.flush(), REJECTION_LOG_INTERVAL_MS);
     this.flusher.unref();
@@ -83,13 +85,8 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
       { labels: {}, value: keyring.stats.failures },
     ]);
     this.required = config.auth === 'required';
-    this.verifier = new TokenVerifier(() => keyring.get(), {
-      jwt,
-      clockToleranceSec: config.jwt.clockToleranceSec,
-      maxLifetimeSec: config.jwt.maxLifetimeSec,
-      issuer: config.jwt.issuer,
-      audience: config.jwt.audience,
-    });
+    const { clockToleranceSec, maxLifetimeSec, issuer, audience } = config.jwt;
+    this.verifier = new TokenVerifier(() => keyring.get(), { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
   }
 
   onModuleDestroy(): void {

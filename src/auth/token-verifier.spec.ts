@@ -5,11 +5,13 @@ import { PerKeyJwt } from './per-key-jwt.js';
 import { keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
-import { TokenVerifier } from './token-verifier.js';
+import { TokenVerifier, type VerifyResult } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
 const options = { jwt: new PerKeyJwt(), clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+/** Why a token was refused, in detail ('accepted' if it was not), so every refusal is checked for its reason. */
+const detail = (r: VerifyResult): string => (r.ok ? 'accepted' : r.error.message);
 
 describe('TokenVerifier', () => {
   const verifier = new TokenVerifier(() => keyring, options);
@@ -21,6 +23,7 @@ describe('TokenVerifier', () => {
       const result = verifier.verify(tokens[0]);
       assert.ok(!result.ok, `${c.name} must be rejected`);
       assert.equal(result.reason, expectedReason(c), `${c.name}: ${result.error.name}: ${result.error.message}`);
+      assert.equal(result.error.message, c.detail, `${c.name} must be rejected for its own reason`);
     });
   }
 
@@ -52,20 +55,20 @@ describe('TokenVerifier', () => {
     const clocked = new TokenVerifier(() => keyring, options, () => now);
     const t0 = now / 1000;
     const token = forge({ alg: 'HS256' }, { iat: t0, nbf: t0 + 100, exp: t0 + 1000 });
-    assert.equal(clocked.verify(token).ok, false, 'not yet valid');
+    assert.equal(detail(clocked.verify(token)), 'jwt not active');
     now += 100_000;
     assert.equal(clocked.verify(token).ok, true);
     now += (900 + TOLERANCE_SEC - 1) * 1000;
     assert.equal(clocked.verify(token).ok, true, 'inside tolerance');
     now += 2000;
-    assert.equal(clocked.verify(token).ok, false, 'expired');
+    assert.equal(detail(clocked.verify(token)), 'jwt expired');
   });
 
   it('enforces the maximum token lifetime', () => {
     const short = new TokenVerifier(() => keyring, { ...options, clockToleranceSec: 0, maxLifetimeSec: 3600 });
     const t0 = Math.floor(Date.now() / 1000);
     assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3600 })).ok, true);
-    assert.equal(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3601 })).ok, false);
+    assert.equal(detail(short.verify(forge({ alg: 'HS256' }, { iat: t0, exp: t0 + 3601 }))), 'jwt lifetime exceeds the maximum');
   });
 
   it('checks issuer and audience when configured', () => {
@@ -83,7 +86,7 @@ describe('TokenVerifier', () => {
 
   it('rejects everything when no keyring is loaded', () => {
     const none = new TokenVerifier(() => undefined, options);
-    assert.equal(none.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp: Date.now() / 1000 + 60 })).ok, false);
+    assert.equal(detail(none.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp: Date.now() / 1000 + 60 }))), 'no verifying key configured');
   });
 });
 

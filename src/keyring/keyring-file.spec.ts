@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
+import { tempDir } from '../../test/helpers.js';
 import { generateKeyringSpec, KeyringError, type KeyringFileSpec } from './keyring.js';
 import { readKeyringFile, writeKeyringFileAtomic } from './keyring-file.js';
 import { introduceKey } from './keyring-rotation.js';
@@ -27,20 +27,9 @@ function refuses(fn: () => unknown, message: RegExp): void {
   });
 }
 
-const made: string[] = [];
-after(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtcstats-keyring-file-'));
-  made.push(dir);
-  return dir;
-}
-
 describe('readKeyringFile and writeKeyringFileAtomic', () => {
   it('writes a keyring that reads back identically, mode 0600, without leftovers', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     fs.writeFileSync(file, 'placeholder', { mode: 0o644 });
     writeKeyringFileAtomic(file, base());
@@ -50,7 +39,7 @@ describe('readKeyringFile and writeKeyringFileAtomic', () => {
   });
 
   it('refuses an invalid keyring and leaves the previous file byte-identical', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     writeKeyringFileAtomic(file, base());
     const original = fs.readFileSync(file);
@@ -64,7 +53,7 @@ describe('readKeyringFile and writeKeyringFileAtomic', () => {
   });
 
   it('refuses to replace an existing file when overwrite is false', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     writeKeyringFileAtomic(file, base(), { overwrite: false });
     const original = fs.readFileSync(file);
@@ -74,7 +63,7 @@ describe('readKeyringFile and writeKeyringFileAtomic', () => {
   });
 
   it('writes through a symlink, keeping the link', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     fs.mkdirSync(path.join(dir, 'data'));
     const real = path.join(dir, 'data', 'keyring.json');
     const link = path.join(dir, 'keyring.json');
@@ -87,7 +76,7 @@ describe('readKeyringFile and writeKeyringFileAtomic', () => {
   });
 
   it('names the file and the problem when reading a missing, malformed or invalid file', () => {
-    const dir = tempDir();
+    const dir = tempDir('rtcstats-keyring-file-');
     const file = path.join(dir, 'keyring.json');
     refuses(() => readKeyringFile(file).spec, /keyring file .*keyring\.json: cannot read \(ENOENT\)/);
     fs.writeFileSync(file, '{"keys": [');

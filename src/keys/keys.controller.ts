@@ -1,8 +1,9 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiOkResponse, ApiOperation, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 
 import { ApiKeyGuard, forbiddenMessage, RequireScope } from '../auth/api-key.guard.js';
 import { KeyUsage } from '../auth/key-usage.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import { API_KEY_SCHEME } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 
@@ -31,6 +32,7 @@ export class KeysController {
   constructor(
     private readonly keyring: KeyringService,
     private readonly usage: KeyUsage,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   @Get()
@@ -47,7 +49,7 @@ export class KeysController {
   @ApiUnauthorizedResponse({ description: 'Missing or wrong API key.' })
   @ApiForbiddenResponse({ description: forbiddenMessage('admin') })
   status() {
-    const now = Date.now();
+    const now = this.clock();
     const keyring = this.keyring.get();
     const listed = new Set<string>();
     const keys: KeyStatus[] = (keyring?.keys ?? []).map((k) => {

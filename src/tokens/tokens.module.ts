@@ -2,10 +2,11 @@ import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 
 import { AuthModule } from '../auth/auth.module.js';
+import { CLOCK, type Clock } from '../common/clock.js';
+import { RateWindows } from '../common/rate-windows.js';
 import { RedisThrottlerStorage } from '../common/redis-throttler-storage.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
-import { CLOCK } from './clock.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
 import { TokensController } from './tokens.controller.js';
 import { TokensService } from './tokens.service.js';
@@ -14,17 +15,17 @@ import { TokensService } from './tokens.service.js';
   imports: [
     AuthModule,
     ThrottlerModule.forRootAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
+      inject: [APP_CONFIG, CLOCK],
+      useFactory: (config: AppConfig, clock: Clock) => ({
         // Named "default" so the guard sends a plain Retry-After header (other names get a suffix).
         throttlers: [{ name: 'default', ttl: config.tokens.rateLimitWindowSec * 1000, limit: config.tokens.rateLimit }],
         errorMessage: RATE_LIMIT_MESSAGE,
         // Shared by every process and instance when Redis is configured, else per process.
-        storage: config.redis === undefined ? undefined : new RedisThrottlerStorage(config.redis),
+        storage: config.redis === undefined ? new RateWindows(clock) : new RedisThrottlerStorage(config.redis),
       }),
     }),
   ],
   controllers: [TokensController],
-  providers: [TokensService, ApiKeyThrottlerGuard, JsonBodyGuard, { provide: CLOCK, useValue: Date.now }],
+  providers: [TokensService, ApiKeyThrottlerGuard, JsonBodyGuard],
 })
 export class TokensModule {}

@@ -6,7 +6,7 @@ import { parseDurationSeconds } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { PerKeyJwt } from '../auth/per-key-jwt.js';
 import { KeyringService } from '../keyring/keyring.service.js';
-import { CLOCK, type Clock } from './clock.js';
+import { CLOCK, type Clock } from '../common/clock.js';
 import type { CreateTokenDto } from './dto/create-token.dto.js';
 import type { TokenResponseDto } from './dto/token-response.dto.js';
 import { signAuthToken } from './generate-auth-token.js';

@@ -9,7 +9,9 @@ import { LocalDumpStore } from './local-dump.store.js';
 
 /** The S3-compatible bucket when RTCSTATS_S3_BUCKET is set, else `<data dir>/dumps`. */
 export async function openDumpStore(config: AppConfig): Promise<DumpStore> {
-  if (config.s3 === undefined) return new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel);
+  if (config.s3 === undefined) {
+    return new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel, config.workerSlot === undefined);
+  }
   // Loaded only when used: the AWS SDK adds about 25 MB of RSS to every process that imports it.
   const { S3DumpStore } = await import('./s3-dump.store.js');
   const store = new S3DumpStore(config.s3, config.gzipLevel);

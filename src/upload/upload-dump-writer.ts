@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { finished } from 'node:stream/promises';
 
 import { DATA_FILE_MODE } from '../common/file-modes.js';
 import { DUMP_MAGIC } from '../finalization/dump-file.js';
@@ -114,10 +113,12 @@ export class UploadDumpWriter {
 
   /** Stops writing and removes the file. */
   async discard(): Promise<void> {
-    // The file may still be being opened: wait until the stream has closed it, or the removal
-    // could run first and the open then leave an empty temp file behind.
-    this.out.destroy();
-    await finished(this.out).catch(() => undefined);
+    // The file is opened asynchronously: removed before the open completes, it would be created after.
+    if (!this.out.closed) {
+      const closed = new Promise<void>((resolve) => this.out.once('close', () => resolve()));
+      this.out.destroy();
+      await closed;
+    }
     await fs.promises.rm(this.file, { force: true });
   }
 

@@ -7,6 +7,7 @@ export type RejectLabel =
   | 'expired'
   | 'bad_signature'
   | 'unknown_kid'
+  | 'revoked'
   | 'invalid_token'
   | 'max_connections'
   | 'max_connections_per_ip'

@@ -380,6 +380,9 @@ describe('Jitsi sessions and failures', () => {
       assert.deepEqual(await aClosed, { code: 3002, reason: 'key revoked' });
       const [record] = await waitForJitsiRecords(t, leaked);
       assert.deepEqual([record.closeCode, record.frameCount], [3002, 1]);
+      // Its client reconnecting with the revoked kid is refused with 3002 too (no retry loop).
+      const again = await jitsiConnect(jitsiUrl(t, sign(IDENTITY, A, { keyid: 'ka' }), newSessionId()));
+      assert.deepEqual(await closed(again.ws), { code: 3002, reason: 'key revoked' });
       assert.equal(b.ws.readyState, b.ws.OPEN);
       const bClosed = closed(b.ws);
       b.ws.close(3001);

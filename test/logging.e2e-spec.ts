@@ -6,8 +6,9 @@ import { after, before, describe, it } from 'node:test';
 
 import { WebSocket } from 'ws';
 
-import { type CollectorProcess, startCollector, stopCollector } from './collector-process.js';
+import { type CollectorProcess, metadataRows, startCollector, stopCollector } from './collector-process.js';
 import { closed, connect, OTHER_SECRET, REPO_ROOT, sendAndClose, sign, tempDir, TEST_SECRET, tokenQuery, waitFor, within } from './helpers.js';
+import { jitsiConnect, messageFor, newSessionId } from './jitsi-helpers.js';
 
 const API_KEY = 'logging-test-api-key-0123456789-abcdefgh';
 const WRONG_KEY = 'logging-wrong-api-key-0123456789-abcdefg';
@@ -99,6 +100,69 @@ describe('logs of a real run (node dist/src/main.js, stdout not a terminal: JSON
     const started = parsed.find((p) => p.msg === 'Nest application successfully started');
     assert.equal(started?.level, 'info');
     assert.equal(started?.context, 'NestApplication');
+  });
+});
+
+describe('the dump id on every log line of a connection and of a Jitsi session (real run, debug level)', () => {
+  it('every line about an rtcstats connection carries its dumpId; every line of a Jitsi socket its connectionId, and of a session its dumpId', async () => {
+    const dataDir = tempDir();
+    let c: CollectorProcess | undefined;
+    try {
+      // Debug level: the quiet lines (socket errors, ignored messages) must carry the ids too; a
+      // small dump limit ends the Jitsi socket while it carries two sessions.
+      c = await startCollector(dataDir, { RTCSTATS_LOG_LEVEL: 'debug', RTCSTATS_MAX_DUMP_BYTES: '4096' });
+      const collector = c;
+      const json = (from: number, to = collector.output.length) =>
+        collector.output.slice(from, to).map((l) => JSON.parse(l) as Record<string, unknown>).filter((p) => p.req === undefined && p.res === undefined);
+      const storedLines = (from: number) => collector.output.slice(from).filter((l) => /Dump [0-9a-f-]{36} stored/.test(l)).length;
+
+      // An rtcstats connection that ends with a socket error (invalid UTF-8 in a text frame: 1007).
+      const rtcStart = collector.output.length;
+      const ws = await connect(collector.url(`/room${tokenQuery(sign({ rtcStats: { session: 'ids-rtc' } }))}`));
+      const rtcClosed = closed(ws);
+      ws.send('["a",1]');
+      ws.send(Buffer.from([0x5b, 0xff, 0xfe, 0x5d]), { binary: false });
+      assert.equal((await rtcClosed).code, 1007);
+      await waitFor(() => (storedLines(rtcStart) === 1 ? true : undefined), 'the rtcstats dump stored');
+      const rtcRow = metadataRows(dataDir).find((r) => r.rtcstats_session === 'ids-rtc')!;
+      const rtcLines = json(rtcStart);
+      assert.ok(rtcLines.some((p) => /error: Invalid WebSocket frame/.test(String(p.msg))), 'the socket error is logged (debug)');
+      for (const p of rtcLines) assert.equal(p.dumpId, rtcRow.id, `no dumpId ${rtcRow.id} in ${JSON.stringify(p)}`);
+
+      // A Jitsi socket carrying two sessions: an ignored message of one, then one over the dump limit.
+      const jitsiStart = collector.output.length;
+      const [s1, s2] = [newSessionId(), newSessionId()];
+      const jitsi = await jitsiConnect(collector.url(`/?rtcstats-token=${sign({ rtcStats: { session: 'ids-jitsi' } })}/meet.example.com/room1?statsSessionId=${s1}&isReconnect=false`));
+      const jitsiClosed = closed(jitsi.ws);
+      jitsi.ws.send(messageFor(s1, '["create","PC_0",{},1700000000000,1]'));
+      jitsi.ws.send(messageFor(s2, '["create","PC_0",{},1700000000000,1]'));
+      jitsi.ws.send(JSON.stringify({ statsSessionId: s1, type: 'no-such-type', data: 'x' }));
+      jitsi.ws.send(messageFor(s1, `["getstats","PC_0",{"pad":"${'x'.repeat(5000)}"},1700000000001,2]`));
+      assert.deepEqual(await jitsiClosed, { code: 3002, reason: 'dump too large' });
+      await waitFor(() => (storedLines(jitsiStart) === 2 ? true : undefined), 'both Jitsi dumps stored');
+      const dumpOf = new Map(metadataRows(dataDir).filter((r) => r.stats_session_id !== null).map((r) => [r.stats_session_id!, r.id]));
+      const [d1, d2] = [dumpOf.get(s1)!, dumpOf.get(s2)!];
+      assert.ok(d1 !== undefined && d2 !== undefined);
+      const jitsiLines = json(jitsiStart);
+      const accepted = jitsiLines.find((p) => /^Jitsi connection \S+ accepted/.test(String(p.msg)));
+      const connectionId = accepted?.connectionId;
+      assert.equal(typeof connectionId, 'string');
+      assert.ok(jitsiLines.some((p) => /unknown type/.test(String(p.msg))), 'the ignored message is logged (debug)');
+      for (const p of jitsiLines) {
+        const msg = String(p.msg);
+        const line = JSON.stringify(p);
+        assert.ok(p.connectionId === connectionId || p.dumpId === d1 || p.dumpId === d2, `neither the connection nor a session id in ${line}`);
+        // A line about a session (named by its statsSessionId or its dump id) carries that session's dump id.
+        for (const [sid, dumpId] of [[s1, d1], [s2, d2]]) {
+          if (msg.includes(sid) || msg.includes(dumpId)) assert.equal(p.dumpId, dumpId, `no dumpId ${dumpId} in ${line}`);
+        }
+        // A line naming the socket carries its id.
+        if (msg.includes(String(connectionId))) assert.equal(p.connectionId, connectionId, `no connectionId in ${line}`);
+      }
+    } finally {
+      await stopCollector(c);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

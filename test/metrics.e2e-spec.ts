@@ -79,7 +79,7 @@ describe('GET /metrics (real app, real clients, parsed as Prometheus text format
 
     const m2 = await waitFor(async () => {
       const m = await get();
-      return delta(m0, m, 'rtcstats_files_processed') === 1 ? m : undefined;
+      return delta(m0, m, 'rtcstats_files_processed', { backend: 'local' }) === 1 ? m : undefined;
     }, 'the dump to be processed');
     assert.equal(delta(m0, m2, 'rtcstats_connections_rejected_total', { reason: 'bad_signature' }), 1);
     assert.equal(delta(m0, m2, 'rtcstats_connections_rejected_total', { reason: 'token_missing' }), 1);

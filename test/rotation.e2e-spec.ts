@@ -24,6 +24,7 @@ import {
   within,
   writeKeyring,
 } from './helpers.js';
+import { type Exposition, scrape } from './prometheus-text.js';
 
 const A = 'rotation-secret-A-0123456789-abcdefghijk';
 const B = 'rotation-secret-B-0123456789-abcdefghijk';
@@ -254,6 +255,16 @@ describe('secret rotation without downtime', () => {
         assert.deepEqual(readDump(record.location).slice(2, -1), [`[1,null,"${l.session}",0]`, `[2,null,"${l.session}",1]`]);
       }
       await rejects(t, sign({ rtcStats: {} }, A));
+      // A new token naming the revoked kid: told apart from an unknown kid, in the close reason and the metric.
+      const before = await scrape(`http://127.0.0.1:${t.port}/metrics`);
+      const late = await connect(t.url(`/late${tokenQuery(sign({ rtcStats: {} }, A, { keyid: 'ka' }))}`));
+      assert.deepEqual(await closed(late), { code: 1008, reason: 'key revoked' });
+      const unknown = await connect(t.url(`/late${tokenQuery(sign({ rtcStats: {} }, A, { keyid: 'kz' }))}`));
+      assert.deepEqual(await closed(unknown), { code: 1008, reason: 'unknown kid' });
+      const after = await scrape(`http://127.0.0.1:${t.port}/metrics`);
+      const rejected = (m: Exposition, reason: string) => m.value('rtcstats_connections_rejected_total', { reason });
+      assert.equal(rejected(after, 'revoked') - rejected(before, 'revoked'), 1);
+      assert.equal(rejected(after, 'unknown_kid') - rejected(before, 'unknown_kid'), 1);
       for (const s of safe) {
         s.ws.close(1000);
         assert.equal((await s.done).code, 1000);

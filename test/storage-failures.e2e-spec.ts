@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 
 import { BUCKET, createTestDatabase, getObject, listKeys, PG_PORT, pgQuery, pgUnavailable, startS3, TcpProxy } from './backends.js';
 import { connect, sendAndClose, sign, startApp, tempDir, type TestApp, tokenQuery, waitFor } from './helpers.js';
+import { scrape } from './prometheus-text.js';
 
 /** Retries back off from 1 s, doubling: landing after an outage can take a few attempts. */
 const RECOVERY_MS = 30_000;
@@ -64,6 +65,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     return /Dump ([0-9a-f-]{36})/.exec(line)![1];
   }
   const seen = new Set<string>();
+  const metrics = (t: TestApp) => scrape(`http://127.0.0.1:${t.port}/metrics`);
 
   const outboxFile = (t: TestApp, id: string) => path.join(t.dataDir, 'outbox', `${id}.jsonl`);
   const uploads = (id: string) => s3Proxy.sent.split(`PUT /${BUCKET}/${id}.gz`).length - 1;
@@ -128,9 +130,15 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     assertCompleteLocalDump(outboxFile(t, id), id, frames);
     assert.equal(await t.metadata.get(id), undefined);
     assert.deepEqual((await listKeys(s3.client)).filter((k) => k.includes(id)), []);
+    // The failure and its retry are counted against the backend that failed.
+    const during = await metrics(t);
+    assert.ok(during.value('rtcstats_dumps_retried_total', { backend: 's3' }) >= 1);
+    assert.ok(during.value('rtcstats_files_errored', { backend: 's3' }) >= 1);
+    assert.equal(during.value('rtcstats_dumps_retried_total', { backend: 'postgres' }), 0);
 
     await s3Proxy.up();
     await assertLandedOnce(t, id, frames);
+    assert.equal((await metrics(t)).value('rtcstats_files_processed', { backend: 's3' }), 1);
   });
 
   it('PostgreSQL down: the object is stored, the dump stays local until the record lands, once', async () => {
@@ -140,6 +148,9 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     const id = await sessionDuringOutage(t, 'pg-down', frames);
     assertCompleteLocalDump(outboxFile(t, id), id, frames);
     assert.equal(uploads(id), 1, 'stored before the insert failed');
+    const during = await metrics(t);
+    assert.ok(during.value('rtcstats_dumps_retried_total', { backend: 'postgres' }) >= 1);
+    assert.equal(during.value('rtcstats_dumps_retried_total', { backend: 's3' }), 0);
 
     await pgProxy.up();
     await assertLandedOnce(t, id, frames);

@@ -12,6 +12,7 @@ import {
   REJECT_INVALID_SIGNATURE,
   REJECT_INVALID_TOKEN,
   REJECT_JWT_EXPIRED,
+  REJECT_KEY_REVOKED,
   REJECT_TOKEN_MISSING,
   REJECT_UNKNOWN_KID,
   type RejectReason,
@@ -38,6 +39,7 @@ const REJECT_LABEL: Record<RejectReason, RejectLabel> = {
   [REJECT_JWT_EXPIRED]: 'expired',
   [REJECT_INVALID_SIGNATURE]: 'bad_signature',
   [REJECT_UNKNOWN_KID]: 'unknown_kid',
+  [REJECT_KEY_REVOKED]: 'revoked',
   [REJECT_INVALID_TOKEN]: 'invalid_token',
 };
 

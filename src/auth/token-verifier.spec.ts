@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { PerKeyJwt } from './per-key-jwt.js';
-import { keyringFromSecrets } from '../keyring/keyring.js';
+import { buildKeyring, keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
 import { TokenVerifier, type VerifyResult } from './token-verifier.js';
@@ -82,6 +82,31 @@ describe('TokenVerifier', () => {
       assert.equal(r.reason, 'invalid token');
       assert.match(r.error.message, /expected: (app|rtcstats)/, 'the detail (server log) does');
     }
+  });
+
+  it('tells a revoked kid (reason key revoked) from an unknown one and from a retired previous key', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const ring = buildKeyring(
+      {
+        keys: [
+          { kid: 'kb', secret: TEST_SECRET, state: 'current' },
+          { kid: 'ka', secret: OTHER_SECRET, state: 'revoked' },
+          { kid: 'kc', secret: NEXT_SECRET, state: 'previous', notAfter: '2025-12-31T00:00:00Z' },
+        ],
+      },
+      'test',
+    );
+    const v = new TokenVerifier(() => ring, options, () => now);
+    const exp = now / 1000 + 60;
+    const revoked = v.verify(forge({ alg: 'HS256', kid: 'ka' }, { exp }, OTHER_SECRET));
+    assert.deepEqual(!revoked.ok && [revoked.reason, revoked.error.message], ['key revoked', 'key revoked']);
+    const unknown = v.verify(forge({ alg: 'HS256', kid: 'kz' }, { exp }, OTHER_SECRET));
+    assert.deepEqual(!unknown.ok && [unknown.reason, unknown.error.message], ['unknown kid', 'unknown kid']);
+    const retired = v.verify(forge({ alg: 'HS256', kid: 'kc' }, { exp }, NEXT_SECRET));
+    assert.deepEqual(!retired.ok && retired.reason, 'unknown kid', 'a previous key past notAfter is dropped, not revoked');
+    // Without a kid a revoked key is simply not tried (no fallback reveals which key signed).
+    const noKid = v.verify(forge({ alg: 'HS256' }, { exp }, OTHER_SECRET));
+    assert.deepEqual(!noKid.ok && noKid.reason, 'invalid signature');
   });
 
   it('rejects everything when no keyring is loaded', () => {

@@ -6,6 +6,7 @@ import {
   REJECT_INVALID_SIGNATURE,
   REJECT_INVALID_TOKEN,
   REJECT_JWT_EXPIRED,
+  REJECT_KEY_REVOKED,
   REJECT_UNKNOWN_KID,
   type RejectReason,
 } from '../common/protocol.constants.js';
@@ -95,7 +96,11 @@ export class TokenVerifier {
       const kid = header.kid;
       if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return fail('invalid kid');
       const key = keyring.verifyingKey(kid, now);
-      if (key === undefined) return fail('unknown kid', undefined, REJECT_UNKNOWN_KID);
+      if (key === undefined) {
+        // keyring.md: a revoked key verifies nothing; say so apart from a kid never (or no longer) in the keyring.
+        if (keyring.isRevoked(kid)) return fail('key revoked', undefined, REJECT_KEY_REVOKED);
+        return fail('unknown kid', undefined, REJECT_UNKNOWN_KID);
+      }
       return this.verifyWith(token, key.kid, key.key, now);
     }
     for (const key of keyring.verifyingKeys(now)) {

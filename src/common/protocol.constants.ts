@@ -24,14 +24,17 @@ export const REJECT_JWT_EXPIRED = 'jwt expired';
 export const REJECT_INVALID_SIGNATURE = 'invalid signature';
 export const REJECT_UNKNOWN_KID = 'unknown kid';
 export const REJECT_INVALID_TOKEN = 'invalid token';
+/** Close reason (with 1008) for live connections authenticated by a key that was just revoked. */
+export const CLOSE_REASON_KEY_REVOKED = 'key revoked';
+/** A token naming a revoked kid: the same text as the close of that key's live connections. */
+export const REJECT_KEY_REVOKED = CLOSE_REASON_KEY_REVOKED;
 export type RejectReason =
   | typeof REJECT_TOKEN_MISSING
   | typeof REJECT_JWT_EXPIRED
   | typeof REJECT_INVALID_SIGNATURE
   | typeof REJECT_UNKNOWN_KID
-  | typeof REJECT_INVALID_TOKEN;
-/** Close reason (with 1008) for live connections authenticated by a key that was just revoked. */
-export const CLOSE_REASON_KEY_REVOKED = 'key revoked';
+  | typeof REJECT_INVALID_TOKEN
+  | typeof REJECT_KEY_REVOKED;
 
 // WebSocket close codes (RFC 6455, section 7.4.1) the collector sends.
 export const CLOSE_GOING_AWAY = 1001;

@@ -50,9 +50,9 @@ export class FinalizationService implements OnModuleInit {
         storeFailed: () => metrics.storeFailed.inc({ backend: dumps.backend }),
         recorded: (s) => metrics.metadataLatency.observe({ backend: metadata.backend }, s),
         recordFailed: () => metrics.recordFailed.inc({ backend: metadata.backend }),
-        finalized: () => metrics.filesProcessed.inc(),
-        attemptFailed: () => metrics.filesErrored.inc(),
-        retryScheduled: () => metrics.retried.inc(),
+        finalized: (backend) => metrics.filesProcessed.inc({ backend }),
+        attemptFailed: (backend) => metrics.filesErrored.inc({ backend }),
+        retryScheduled: (backend) => metrics.retried.inc({ backend }),
       },
       log: {
         log: (m) => this.logger.log(m),

@@ -109,7 +109,18 @@ describe('FinalizeQueue', () => {
     const d = layout();
     const dumps = new FlakyStore(new LocalDumpStore(d.dumps), 3, true);
     const metadata = new FlakyMetadata(2);
-    const q = queue({ dumps, metadata, outboxDir: d.outbox });
+    // What the metrics are labelled with: the backend that failed, and the dump store of the finalized dump.
+    const events: string[] = [];
+    const observer = {
+      stored: () => {},
+      storeFailed: () => {},
+      recorded: () => {},
+      recordFailed: () => {},
+      finalized: (backend: string) => events.push(`finalized ${backend}`),
+      attemptFailed: (backend: string) => events.push(`failed ${backend}`),
+      retryScheduled: (backend: string) => events.push(`retry ${backend}`),
+    };
+    const q = queue({ dumps, metadata, outboxDir: d.outbox, observer });
     const file = liveFile(d.work, 'a1', 5, true);
     q.submit({ id: 'a1', file, sealed: false, record: draft('a1', 5), complete: true });
     await q.idle();
@@ -121,6 +132,11 @@ describe('FinalizeQueue', () => {
     assert.deepEqual(fs.readdirSync(d.outbox), []);
     assert.equal(q.stats.failedAttempts, 5);
     assert.equal(q.stats.finalized, 1);
+    assert.deepEqual(events, [
+      ...Array(3).fill(['failed flaky', 'retry flaky']).flat(),
+      ...Array(2).fill(['failed memory', 'retry memory']).flat(),
+      'finalized flaky',
+    ]);
     const stored = zlib.gunzipSync(fs.readFileSync(metadata.rows.get('a1')!.location)).toString();
     assert.match(stored, /\["close",null,1000,1\]\n$/);
   });

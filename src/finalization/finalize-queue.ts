@@ -38,10 +38,15 @@ export interface FinalizeObserver {
   storeFailed(): void;
   recorded(seconds: number): void;
   recordFailed(): void;
-  finalized(): void;
-  attemptFailed(): void;
-  retryScheduled(): void;
+  /** backend: the dump store's (where the dump now is). */
+  finalized(backend: string): void;
+  /** backend: the store whose call failed, or `work_files` for the local sealing and clean-up steps. */
+  attemptFailed(backend: string): void;
+  retryScheduled(backend: string): void;
 }
+
+/** The failure label of an attempt that failed outside both stores (sealing, removing the outbox file). */
+export const LOCAL_STEP_FAILURE = 'work_files';
 
 export interface FinalizeQueueOptions {
   readonly observer?: FinalizeObserver;
@@ -81,6 +86,8 @@ interface Task {
   /** onRecorded was called (a retry of the removal must not call it again). */
   announced: boolean;
   attempts: number;
+  /** The backend whose call failed in the current attempt (metrics label). */
+  failedBackend: string | undefined;
   timer: NodeJS.Timeout | undefined;
   waiters: Array<{ resolve: (r: DumpRecord) => void; reject: (e: Error) => void }>;
 }
@@ -168,6 +175,7 @@ export class FinalizeQueue {
       record: job.complete === true ? job.record : undefined,
       location: undefined,
       announced: false,
+      failedBackend: undefined,
       attempts: 0,
       timer: undefined,
       waiters: [],
@@ -192,6 +200,7 @@ export class FinalizeQueue {
 
   private async attempt(task: Task): Promise<void> {
     const { id } = task.job;
+    task.failedBackend = undefined;
     let scan: DumpScan | undefined;
     if (!task.sealed) {
       const target = path.join(this.options.outboxDir, `${id}.jsonl`);
@@ -234,6 +243,7 @@ export class FinalizeQueue {
       try {
         task.location = await this.options.dumps.store(id, task.file);
       } catch (err) {
+        task.failedBackend = this.options.dumps.backend;
         observer?.storeFailed();
         throw err;
       }
@@ -244,6 +254,7 @@ export class FinalizeQueue {
     try {
       await this.options.metadata.insert(record);
     } catch (err) {
+      task.failedBackend = this.options.metadata.backend;
       observer?.recordFailed();
       throw err;
     }
@@ -281,7 +292,7 @@ export class FinalizeQueue {
   private succeeded(task: Task): void {
     this.running--;
     this.finalized++;
-    this.options.observer?.finalized();
+    this.options.observer?.finalized(this.options.dumps.backend);
     this.tasks.delete(task.job.id);
     this.pump();
     this.checkIdle();
@@ -290,7 +301,8 @@ export class FinalizeQueue {
   private failed(task: Task, err: unknown): void {
     this.running--;
     this.failedAttempts++;
-    this.options.observer?.attemptFailed();
+    const backend = task.failedBackend ?? LOCAL_STEP_FAILURE;
+    this.options.observer?.attemptFailed(backend);
     task.attempts++;
     const delay = Math.min(this.maxRetryMs, this.retryMs * 2 ** (task.attempts - 1));
     // Jitter spreads the retries of many dumps that failed together (e.g. the store was down).
@@ -300,7 +312,7 @@ export class FinalizeQueue {
       `Dump ${task.job.id}: attempt ${task.attempts} failed (${message}); kept at ${task.file}, retrying in ${wait} ms`,
     );
     if (!this.stopped) {
-      this.options.observer?.retryScheduled();
+      this.options.observer?.retryScheduled(backend);
       this.retrying++;
       task.timer = setTimeout(() => {
         this.retrying--;

@@ -104,14 +104,20 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   handleConnection(ws: WebSocket, request: IncomingMessage): void {
     // Hold frames that arrive with the upgrade until the auth decision is made.
     ws.pause();
-    ws.on('error', (err) => this.logger.debug(`WebSocket error: ${err.message}`));
+    // Named by the connection once it has one, so the line carries its dumpId (or a Jitsi socket's connectionId).
+    let subject = 'WebSocket';
+    ws.on('error', (err) => this.logger.debug(`${subject} error: ${err.message}`));
     if (this.drain.draining) {
       // Upgraded just before the drain began: nothing recorded, the client reconnects elsewhere.
       ws.close(CLOSE_GOING_AWAY, 'server shutting down');
       ws.resume();
       return;
     }
-    if (isJitsiSubprotocol(ws.protocol)) return this.jitsi.handle(ws, request, this.remoteAddresses(request));
+    if (isJitsiSubprotocol(ws.protocol)) {
+      const connectionId = this.jitsi.handle(ws, request, this.remoteAddresses(request));
+      if (connectionId !== undefined) subject = `Jitsi connection ${connectionId}`;
+      return;
+    }
     const decision = this.auth.authenticate(request);
     if (!decision.ok) {
       // No message listener: whatever a rejected client sent is discarded, never stored.
@@ -120,6 +126,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
       return;
     }
     const id = crypto.randomUUID();
+    subject = `Connection ${id}`;
     const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
     const now = Date.now();
     const session = new DumpSession(info, ws, {

@@ -190,7 +190,7 @@ export class JitsiConnection {
       case 'keepalive':
         return;
       case 'unknown':
-        this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: ignored message of unknown type "${msg.type}"`);
+        this.ctx.log.debug(`Jitsi session ${msg.statsSessionId}: ignored message of unknown type "${msg.type}"${dumpNote(this.sessions.get(msg.statsSessionId))}`);
         return;
       case 'close': {
         // Also a parked session: a client may reconnect only to say it is done.
@@ -243,7 +243,7 @@ export class JitsiConnection {
     if (known !== undefined) {
       // Carried by another live socket (it took the session over on reconnect): not stolen back.
       this.endedIds.add(statsSessionId);
-      this.ctx.log.warn(`Jitsi connection ${this.params.id}: session ${statsSessionId} is carried by another connection; its messages here are dropped`);
+      this.ctx.log.warn(`Jitsi connection ${this.params.id}: session ${statsSessionId} is carried by another connection; its messages here are dropped${dumpNote(known)}`);
       return undefined;
     }
     if (this.sessions.size >= MAX_SESSIONS_PER_CONNECTION) {

@@ -132,20 +132,20 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     this.heartbeat.unref();
   }
 
-  /** Called by the gateway for a socket that negotiated a Jitsi subprotocol (socket paused). */
-  handle(ws: WebSocket, request: IncomingMessage, remoteAddresses: readonly string[]): void {
+  /** Called by the gateway for a socket that negotiated a Jitsi subprotocol (socket paused); returns its connection id if accepted. */
+  handle(ws: WebSocket, request: IncomingMessage, remoteAddresses: readonly string[]): string | undefined {
     const url = parseJitsiUrl(request.url);
     const decision = this.auth.authenticateTokens(url.tokens);
     if (!decision.ok) {
       // 3002 stops the Jitsi client's retries (it retries on any other code, 1008 included).
       ws.close(CLOSE_DUMP_ERROR, closeReason(decision.reason));
       ws.resume();
-      return;
+      return undefined;
     }
     if (this.shuttingDown) {
       ws.close(CLOSE_GOING_AWAY, 'server shutting down');
       ws.resume();
-      return;
+      return undefined;
     }
     const id = crypto.randomUUID();
     // The Jitsi URL forms put the token in the path too: url and path come masked from parseJitsiUrl.
@@ -172,6 +172,7 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
     this.metrics.accepted.inc({ protocol: 'jitsi' });
     this.logger.log(`Jitsi connection ${id} accepted on ${url.path} (${ws.protocol}, kid ${decision.kid ?? 'none'})`);
     conn.start();
+    return id;
   }
 
   private limitHit(conn: JitsiConnection, breach: FrameBreach | Expiry, handle: SessionHandle | undefined): void {
@@ -182,10 +183,13 @@ export class JitsiIngestion implements OnModuleInit, BeforeApplicationShutdown {
       this.end(handle!, code, breach);
       return;
     }
-    const dumps = [...conn.sessions.values()].map((h) => h.dumpId).join(', ');
-    this.logger.warn(`Jitsi connection ${conn.params.id} closed with ${code}: ${breach}; its sessions' dumps are kept${dumps === '' ? '' : ` (dump ${dumps})`}`);
+    this.logger.warn(`Jitsi connection ${conn.params.id} closed with ${code}: ${breach}; its sessions' dumps are kept`);
     // The sessions end with the socket (not parked for a resume): the client is told not to come back, or is gone.
-    for (const h of [...conn.sessions.values()]) this.end(h, code, breach);
+    // One line per session, so each carries its own dumpId.
+    for (const h of [...conn.sessions.values()]) {
+      this.logger.warn(`Jitsi session ${h.session.statsSessionId} ended with its connection: ${breach}; the dump is kept${dumpNote(h)}`);
+      this.end(h, code, breach);
+    }
     conn.close(code, breach);
   }
 

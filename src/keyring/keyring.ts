@@ -80,6 +80,11 @@ export class Keyring {
     return k && isVerifying(k, now) ? k : undefined;
   }
 
+  /** Whether kid names a key in state revoked (refused as `revoked`, not as an unknown kid). */
+  isRevoked(kid: string): boolean {
+    return this.byKid.get(kid)?.state === 'revoked';
+  }
+
   /** Keys to try, in order, for a token that names no kid. */
   verifyingKeys(now: number): KeyringKey[] {
     return this.trialOrder.filter((k) => isVerifying(k, now));

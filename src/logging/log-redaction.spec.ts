@@ -21,6 +21,14 @@ describe('messageFields', () => {
     assert.deepEqual(messageFields(`Dump ${id}: attempt 2 failed`), { dumpId: id });
     assert.deepEqual(messageFields(`Jitsi session s1 started (dump ${id}) on connection x`), { dumpId: id });
     assert.deepEqual(messageFields(`Jitsi connection ${id} accepted`), { connectionId: id });
+    assert.deepEqual(messageFields(`Connection ${id} error: Invalid WebSocket frame`), { dumpId: id });
+    const conn = '7e0f3a1b-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+    // A session's lines name both: its dump and the socket carrying it.
+    assert.deepEqual(messageFields(`Jitsi session s1 started (dump ${id}) on connection ${conn}`), { dumpId: id, connectionId: conn });
+    assert.deepEqual(messageFields(`Jitsi connection ${conn}: session s1 is carried by another connection; its messages here are dropped (dump ${id})`), {
+      dumpId: id,
+      connectionId: conn,
+    });
     assert.equal(messageFields('Keyring reloaded'), undefined);
   });
 });

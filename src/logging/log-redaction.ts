@@ -17,15 +17,15 @@ export function redactText(text: string): string {
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 // The lines of a connection name its dump ("Connection <id> ...", "Dump <id>: ...", "... (dump <id>)").
 const DUMP_ID = new RegExp(`(?:^(?:Connection|Dump) |\\(dump )(${UUID})`);
-const JITSI_CONNECTION = new RegExp(`^Jitsi connection (${UUID})`);
+// A Jitsi socket: "Jitsi connection <id> ...", or a session's line "... on connection <id>".
+const JITSI_CONNECTION = new RegExp(`(?:^Jitsi connection | on connection )(${UUID})`);
 
-/** The structured fields a message names: `dumpId` (and `connectionId` for Jitsi sockets). */
+/** The structured fields a message names: `dumpId`, and `connectionId` for Jitsi sockets. */
 export function messageFields(message: string): { dumpId?: string; connectionId?: string } | undefined {
   const dump = DUMP_ID.exec(message);
-  if (dump !== null) return { dumpId: dump[1] };
   const conn = JITSI_CONNECTION.exec(message);
-  if (conn !== null) return { connectionId: conn[1] };
-  return undefined;
+  if (dump === null && conn === null) return undefined;
+  return { ...(dump !== null && { dumpId: dump[1] }), ...(conn !== null && { connectionId: conn[1] }) };
 }
 
 /** A request URL for the log: the path and the query, with token values masked. */

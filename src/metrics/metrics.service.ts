@@ -9,6 +9,7 @@ export type RejectLabel =
   | 'expired'
   | 'bad_signature'
   | 'unknown_kid'
+  | 'revoked'
   | 'invalid_token'
   | 'max_connections'
   | 'max_connections_per_ip'
@@ -63,12 +64,14 @@ export class MetricsService {
   // The legacy rtcstats-server's names, same meaning: dumps processed (stored and recorded), and failed processing attempts.
   readonly filesProcessed = new Counter({
     name: 'rtcstats_files_processed',
-    help: 'Dumps processed: stored and recorded (legacy name)',
+    help: 'Dumps processed: stored and recorded, by dump storage backend (legacy name)',
+    labelNames: ['backend'] as const,
     registers: [this.registry],
   });
   readonly filesErrored = new Counter({
     name: 'rtcstats_files_errored',
-    help: 'Dump processing attempts that failed (each is retried; legacy name)',
+    help: 'Dump processing attempts that failed (each is retried), by the backend that failed (legacy name)',
+    labelNames: ['backend'] as const,
     registers: [this.registry],
   });
   readonly stored = new Counter({
@@ -91,7 +94,8 @@ export class MetricsService {
   });
   readonly retried = new Counter({
     name: 'rtcstats_dumps_retried_total',
-    help: 'Finalization retries scheduled after a failed attempt',
+    help: 'Finalization retries scheduled after a failed attempt, by the backend that failed',
+    labelNames: ['backend'] as const,
     registers: [this.registry],
   });
   readonly dumpSize = new Histogram({

@@ -8,6 +8,7 @@ import { Logger as PinoLogger } from 'nestjs-pino';
 
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
+import { runClusterPrimaryIfConfigured } from './cluster/cluster-primary.js';
 import type { AppConfig } from './config/app-config.js';
 import { APP_CONFIG } from './config/app-config.token.js';
 import { generatedKeyNotice } from './keyring/generated-key-notice.js';
@@ -19,6 +20,8 @@ const isConfigError = (err: unknown): err is Error =>
   err instanceof Error && (err.name === 'ConfigError' || err.name === 'KeyringError');
 
 async function bootstrap(): Promise<void> {
+  // RTCSTATS_WORKERS > 1: this process only supervises workers, which run the rest of this function.
+  if (await runClusterPrimaryIfConfigured()) return;
   // Nest's own lines are held until the configured logger (JSON or pretty, RTCSTATS_LOG_LEVEL) is
   // installed; a bad setting never gets that far and is printed as one clear line, not a stack trace.
   const boot = new BootLogger();

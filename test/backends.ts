@@ -7,6 +7,7 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import S3rver from 's3rver';
 
 import { parseConfig } from '../src/config/app-config.js';
@@ -47,6 +48,51 @@ export const pgUnavailable: string | false = await (async () => {
     await client.end().catch(() => undefined);
   }
 })();
+
+export const REDIS_URL = process.env.RTCSTATS_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Why Redis tests cannot run here, or false when they can (CI=true: a missing server fails the run). */
+export const redisUnavailable: string | false = await (async () => {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+    return false;
+  } catch (err) {
+    const reason = `Redis is not answering at ${REDIS_URL} (${(err as Error).message})`;
+    if (process.env.CI === 'true') throw new Error(`${reason}; CI=true requires it (.ci/run starts it)`);
+    // eslint-disable-next-line no-console
+    console.log(`# SKIPPING Redis tests: ${reason}`);
+    return `skipped: ${reason}`;
+  } finally {
+    client.disconnect();
+  }
+})();
+
+/** A key prefix of its own for one test, and a way to list and delete what was written under it. */
+export function redisPrefix(): { prefix: string; keys(): Promise<string[]>; clean(): Promise<void> } {
+  const prefix = `rtcstats-test-${crypto.randomBytes(6).toString('hex')}:`;
+  const withClient = async <T>(fn: (c: Redis) => Promise<T>): Promise<T> => {
+    const c = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    try {
+      return await fn(c);
+    } finally {
+      c.disconnect();
+    }
+  };
+  // The collector wraps keys in a hash tag: {<prefix>...}.
+  const keys = () => withClient((c) => c.keys(`{${prefix}*`));
+  return {
+    prefix,
+    keys,
+    clean: () =>
+      withClient(async (c) => {
+        const found = await c.keys(`{${prefix}*`);
+        if (found.length > 0) await c.del(...found);
+      }),
+  };
+}
 
 async function adminQuery(text: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL });

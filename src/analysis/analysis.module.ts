@@ -2,6 +2,7 @@ import path from 'node:path';
 
 import { Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 
+import { slotDir } from '../cluster/work-folders.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { MetadataModule } from '../metadata/metadata.module.js';
@@ -21,7 +22,7 @@ export const ANALYSIS_FORWARDER = Symbol('ANALYSIS_FORWARDER');
         config.analysis === undefined
           ? null
           : new AnalysisForwarder(
-              { ...config.analysis, spoolDir: path.join(config.dataDir, 'analysis') },
+              { ...config.analysis, spoolDir: slotDir(path.join(config.dataDir, 'analysis'), config.workerSlot) },
               metadata,
               new Logger('Analysis'),
             ),

@@ -74,9 +74,11 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
     );
     metrics.labelled('gauge', 'rtcstats_token_last_verified_timestamp_seconds', 'When each kid last verified a client token', ['kid'], () =>
       usage.all().map((u) => ({ labels: { kid: u.kid }, value: u.lastVerifiedAt / 1000 })),
+      'max',
     );
     metrics.labelled('gauge', 'rtcstats_key_not_after_timestamp_seconds', 'notAfter of each key that has one (previous keys)', ['kid', 'state'], () =>
       (keyring.get()?.keys ?? []).filter((k) => k.notAfter !== undefined).map((k) => ({ labels: { kid: k.kid, state: k.state }, value: k.notAfter! / 1000 })),
+      'max',
     );
     metrics.labelled('counter', 'rtcstats_keyring_reloads_total', 'Keyring reloads that took effect', [], () => [{ labels: {}, value: keyring.stats.reloads }]);
     metrics.labelled('counter', 'rtcstats_keyring_reload_failures_total', 'Keyring reloads refused (invalid file; the running keyring stayed)', [], () => [

@@ -116,6 +116,19 @@ describe('parseConfig: production storage', () => {
     assert.equal(c.s3, undefined);
     assert.equal(c.analysis, undefined);
     assert.ok(c.hostIdentifier.length > 0);
+    assert.equal(c.workers, 1);
+    assert.equal(c.workerSlot, undefined);
+    assert.equal(c.redis, undefined);
+  });
+
+  it('reads cluster and fleet settings: RTCSTATS_WORKERS=0 is one per core, RTCSTATS_HOST_ID wins over the reference name', () => {
+    const c = parseConfig(
+      env({ RTCSTATS_WORKERS: '0', RTCSTATS_HOST_ID: 'vm-7', RTCSTATS_HOST_IDENTIFIER: 'old', RTCSTATS_REDIS_URL: 'redis://:pw@cache:6379/2' }),
+    );
+    assert.equal(c.workers, os.availableParallelism());
+    assert.equal(c.hostIdentifier, 'vm-7');
+    assert.deepEqual(c.redis, { url: 'redis://:pw@cache:6379/2', keyPrefix: 'rtcstats:' });
+    assert.equal(parseConfig(env({ RTCSTATS_WORKERS: '3', RTCSTATS_WORKER_SLOT: '2' })).workerSlot, 2);
   });
 
   it('reads PostgreSQL, S3 and analysis settings', () => {
@@ -170,6 +183,10 @@ describe('parseConfig: production storage', () => {
     [{ RTCSTATS_ANALYSIS_TOKEN: 't' }, /^RTCSTATS_ANALYSIS_TOKEN is set but RTCSTATS_ANALYSIS_URL is not/],
     [{ RTCSTATS_ANALYSIS_SAMPLE: '1.5' }, /^RTCSTATS_ANALYSIS_SAMPLE must be a number from 0 to 1/],
     [{ RTCSTATS_ANALYSIS_SAMPLE: 'half' }, /^RTCSTATS_ANALYSIS_SAMPLE/],
+    [{ RTCSTATS_WORKERS: '-1' }, /^RTCSTATS_WORKERS must be a whole number between 0 and 256/],
+    [{ RTCSTATS_WORKERS: '1000' }, /^RTCSTATS_WORKERS must be between 0 and 256/],
+    [{ RTCSTATS_REDIS_URL: 'http://u:secret@cache' }, /^RTCSTATS_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL$/],
+    [{ RTCSTATS_REDIS_KEY_PREFIX: 'x:' }, /^RTCSTATS_REDIS_KEY_PREFIX is set but RTCSTATS_REDIS_URL is not/],
   ];
   for (const [values, message] of bad) {
     it(`rejects ${JSON.stringify(values)}`, () => {

@@ -99,6 +99,22 @@ export interface AppConfig {
   readonly analysis: AnalysisConfig | undefined;
   /** Written to each record's `host_identifier` (which collector recorded it). */
   readonly hostIdentifier: string;
+  /** Processes serving the port (a Node cluster when > 1); RTCSTATS_WORKERS=0 means one per core. */
+  readonly workers: number;
+  /**
+   * Set by the cluster primary in each worker it forks (never by operators): the worker's slot,
+   * which names its own work/ and outbox/ folders so that only it, or its replacement, finalizes them.
+   */
+  readonly workerSlot: number | undefined;
+  /** Shared POST /tokens rate-limit state; undefined keeps it in the process. */
+  readonly redis: RedisConfig | undefined;
+}
+
+export interface RedisConfig {
+  /** redis:// or rediss:// URL (may hold a password: never logged). */
+  readonly url: string;
+  /** Prefix of every key the collector writes. */
+  readonly keyPrefix: string;
 }
 
 export interface S3Config {
@@ -356,7 +372,11 @@ export function parseConfig(env: EnvReader, cwd = process.cwd()): AppConfig {
     database: parseDatabase(r, cwd),
     s3: parseS3(r),
     analysis: parseAnalysis(r),
-    hostIdentifier: r.string('RTCSTATS_HOST_IDENTIFIER') ?? os.hostname(),
+    // RTCSTATS_HOST_IDENTIFIER: the setting's earlier name, still read.
+    hostIdentifier: r.string('RTCSTATS_HOST_ID') ?? r.string('RTCSTATS_HOST_IDENTIFIER') ?? os.hostname(),
+    workers: r.int('RTCSTATS_WORKERS', 1, 0, 256) || os.availableParallelism(),
+    workerSlot: r.string('RTCSTATS_WORKER_SLOT') === undefined ? undefined : r.int('RTCSTATS_WORKER_SLOT', 1, 1, 256),
+    redis: parseRedis(r),
   };
 }
 
@@ -406,6 +426,16 @@ function parseS3(r: Reader): S3Config | undefined {
     forcePathStyle: r.bool('RTCSTATS_S3_FORCE_PATH_STYLE', false),
     prefix,
   };
+}
+
+function parseRedis(r: Reader): RedisConfig | undefined {
+  const url = r.httpUrl('RTCSTATS_REDIS_URL', ['redis:', 'rediss:'], true);
+  const keyPrefix = r.string('RTCSTATS_REDIS_KEY_PREFIX') ?? 'rtcstats:';
+  if (url === undefined) {
+    if (r.string('RTCSTATS_REDIS_KEY_PREFIX') !== undefined) throw new ConfigError('RTCSTATS_REDIS_KEY_PREFIX is set but RTCSTATS_REDIS_URL is not');
+    return undefined;
+  }
+  return { url, keyPrefix };
 }
 
 function parseAnalysis(r: Reader): AnalysisConfig | undefined {

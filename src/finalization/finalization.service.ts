@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
 import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
 import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
+import { adoptOrphans, slotDir } from '../cluster/work-folders.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -14,7 +15,8 @@ import { recoveryJobs } from './recovery.js';
 
 /**
  * The process's one finalization queue (provided once). At start it takes over every dump a
- * previous run left in work/ or outbox/, before the server accepts connections.
+ * previous run (or, in a cluster, the dead worker it replaces) left in its work/ or outbox/
+ * folder, before the server accepts connections.
  */
 @Injectable()
 export class FinalizationService implements OnModuleInit {
@@ -22,6 +24,7 @@ export class FinalizationService implements OnModuleInit {
   readonly queue: FinalizeQueue;
   readonly workDir: string;
   readonly outboxDir: string;
+  private readonly single: boolean;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -30,8 +33,10 @@ export class FinalizationService implements OnModuleInit {
     @Inject(ANALYSIS_FORWARDER) analysis: AnalysisForwarder | null,
     metrics: MetricsService,
   ) {
-    this.workDir = path.join(config.dataDir, 'work');
-    this.outboxDir = path.join(config.dataDir, 'outbox');
+    // A cluster worker owns the folders of its slot; a single process owns work/ and outbox/.
+    this.workDir = slotDir(path.join(config.dataDir, 'work'), config.workerSlot);
+    this.outboxDir = slotDir(path.join(config.dataDir, 'outbox'), config.workerSlot);
+    this.single = config.workerSlot === undefined;
     this.queue = new FinalizeQueue({
       dumps,
       metadata,
@@ -67,6 +72,12 @@ export class FinalizationService implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    // Alone, this process also takes over what cluster workers of an earlier run left (the
+    // cluster primary does the same for its workers before forking them).
+    if (this.single) {
+      adoptOrphans(this.workDir, this.workDir, undefined);
+      adoptOrphans(this.outboxDir, this.outboxDir, undefined);
+    }
     const jobs = recoveryJobs(this.workDir, this.outboxDir);
     if (jobs.length === 0) return;
     this.logger.warn(`Recovering ${jobs.length} dump(s) left by a previous run in ${this.workDir} and ${this.outboxDir}`);

@@ -44,8 +44,8 @@ export class LimitsService implements OnModuleInit, OnModuleDestroy {
     this.slots = new ConnectionSlots(this.config.maxConnections, this.config.maxConnectionsPerIp);
     this.disk = new DiskSpace(appConfig.dataDir, this.config.minFreeDiskBytes, statfsProbe);
     this.proxies = new TrustedProxies(appConfig.trustedProxies);
-    metrics.gauge('rtcstats_disk_free_bytes', 'Free bytes on the data disk (sampled every 5 s)', () => this.disk.free ?? NaN);
-    metrics.gauge('rtcstats_disk_free_floor_bytes', 'RTCSTATS_MIN_FREE_DISK: below it new connections are refused', () => this.config.minFreeDiskBytes);
+    metrics.gauge('rtcstats_disk_free_bytes', 'Free bytes on the data disk (sampled every 5 s)', () => this.disk.free ?? NaN, 'min');
+    metrics.gauge('rtcstats_disk_free_floor_bytes', 'RTCSTATS_MIN_FREE_DISK: below it new connections are refused', () => this.config.minFreeDiskBytes, 'first');
     metrics.gauge('rtcstats_connection_slots_open', 'Connection slots taken (upgraded or upgrading sockets)', () => this.slots.open);
   }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 
 import { Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import { type Level, stdTimeFunctions } from 'pino';
+import { type Level, type LoggerOptions, stdTimeFunctions } from 'pino';
 
 import type { AppConfig, LogLevel } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
@@ -13,6 +13,16 @@ const PINO_LEVEL: Record<LogLevel, Level> = { error: 'error', warn: 'warn', log:
 /** Pretty lines for a person at a terminal (or RTCSTATS_LOG_FORMAT=pretty), JSON lines for log pipelines. */
 export function prettyLogs(config: AppConfig): boolean {
   return config.logFormat === 'pretty' || (config.logFormat === undefined && process.stdout.isTTY === true);
+}
+
+/** Level, format and time of every log line, for the app's logger and the cluster primary's. */
+export function basePinoOptions(config: AppConfig): LoggerOptions {
+  return {
+    level: PINO_LEVEL[config.logLevel],
+    formatters: { level: (label: string) => ({ level: label }) },
+    timestamp: stdTimeFunctions.isoTime,
+    transport: prettyLogs(config) ? { target: 'pino-pretty', options: { colorize: process.stdout.isTTY === true, singleLine: true } } : undefined,
+  };
 }
 
 const QUIET_ROUTES = new Set(['/healthcheck', '/readyz', '/metrics']);
@@ -28,10 +38,7 @@ const QUIET_ROUTES = new Set(['/healthcheck', '/readyz', '/metrics']);
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         pinoHttp: {
-          level: PINO_LEVEL[config.logLevel],
-          formatters: { level: (label: string) => ({ level: label }) },
-          timestamp: stdTimeFunctions.isoTime,
-          transport: prettyLogs(config) ? { target: 'pino-pretty', options: { colorize: process.stdout.isTTY === true, singleLine: true } } : undefined,
+          ...basePinoOptions(config),
           redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'], censor: '[redacted]' },
           serializers: {
             req: (req: { method?: string; url?: string; headers?: Record<string, unknown> }) => ({

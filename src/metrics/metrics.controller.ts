@@ -27,6 +27,6 @@ export class MetricsController {
 }
 
 export async function writeMetrics(metrics: MetricsService, res: ServerResponse): Promise<void> {
-  const body = await metrics.registry.metrics();
+  const body = metrics.clusterMetrics !== undefined ? await metrics.clusterMetrics() : await metrics.registry.metrics();
   res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(body);
 }

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { type Aggregator, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import { clusterMetricsSource } from '../cluster/cluster-metrics.js';
 
 /** Labels hold only these fixed words, dump-store backends and kids: never a token, claim or address. */
 export type RejectLabel =
@@ -36,6 +38,8 @@ const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
+  /** In a cluster worker: the metrics of every worker, summed (see cluster-metrics.ts). */
+  readonly clusterMetrics = clusterMetricsSource(this.registry);
   private readonly live = new Map<ClientProtocol, () => LiveTotals>();
 
   readonly accepted = new Counter({
@@ -168,11 +172,15 @@ export class MetricsService {
     this.live.set(protocol, totals);
   }
 
-  /** A gauge whose value is read at scrape time. */
-  gauge(name: string, help: string, read: () => number): void {
+  /**
+   * A gauge whose value is read at scrape time. `aggregator`: how a cluster combines the workers'
+   * values (sum unless a sum means nothing, e.g. a timestamp or a shared disk's free space).
+   */
+  gauge(name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void {
     new Gauge({
       name,
       help,
+      aggregator,
       registers: [this.registry],
       collect() {
         this.set(read());
@@ -187,8 +195,9 @@ export class MetricsService {
     help: string,
     labelNames: readonly string[],
     read: () => Array<{ labels: Record<string, string>; value: number }>,
+    aggregator: Aggregator = 'sum',
   ): void {
-    const options = { name, help, labelNames, registers: [this.registry] };
+    const options = { name, help, labelNames, aggregator, registers: [this.registry] };
     if (type === 'gauge') {
       new Gauge({
         ...options,

@@ -48,4 +48,12 @@ describe('LocalDumpStore', () => {
     new LocalDumpStore(dir);
     assert.deepEqual(fs.readdirSync(dir), ['id4.jsonl.gz']);
   });
+
+  it('leaves temp files alone in a cluster worker (another worker may be writing them)', () => {
+    const dir = path.join(root, 'worker');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'id5.jsonl.gz.partial'), 'being written');
+    new LocalDumpStore(dir, 1, false);
+    assert.deepEqual(fs.readdirSync(dir), ['id5.jsonl.gz.partial']);
+  });
 });

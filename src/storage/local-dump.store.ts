@@ -9,6 +9,17 @@ import type { DumpStore } from './dump-store.js';
 const PARTIAL = '.partial';
 
 /**
+ * A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored
+ * again (over the same temp name), so a leftover is only clutter. Call while nothing stores here.
+ */
+export function removeStalePartials(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir)) {
+    if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/**
  * Keeps finished dumps as `<dir>/<id>.jsonl.gz`, written to a temp name, synced, then renamed.
  * Idempotent per id: the rename is atomic, so an existing target is a complete earlier store and
  * is not written again.
@@ -16,15 +27,17 @@ const PARTIAL = '.partial';
 export class LocalDumpStore implements DumpStore {
   readonly backend = 'local';
 
+  /**
+   * `removeStale`: clear temp files of an earlier run at start. Not in a cluster worker, which
+   * starts while other workers write theirs; the primary clears them before forking any.
+   */
   constructor(
     private readonly dir: string,
     private readonly gzipLevel = 1,
+    removeStale = true,
   ) {
     makeDataDir(dir);
-    // A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored again.
-    for (const name of fs.readdirSync(dir)) {
-      if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
-    }
+    if (removeStale) removeStalePartials(dir);
   }
 
   /** Writes and removes a probe file: the directory exists and takes a write. */

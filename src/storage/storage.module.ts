@@ -10,7 +10,9 @@ import { S3DumpStore } from './s3-dump.store.js';
 
 /** The S3-compatible bucket when RTCSTATS_S3_BUCKET is set, else `<data dir>/dumps`. */
 export async function openDumpStore(config: AppConfig): Promise<DumpStore> {
-  if (config.s3 === undefined) return new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel);
+  if (config.s3 === undefined) {
+    return new LocalDumpStore(path.join(config.dataDir, 'dumps'), config.gzipLevel, config.workerSlot === undefined);
+  }
   const store = new S3DumpStore(config.s3, config.gzipLevel);
   await store.checkConfig();
   return store;

@@ -2,9 +2,10 @@ import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 
 import { AuthModule } from '../auth/auth.module.js';
-import type { AppConfig } from '../config/app-config.js';
 import { CLOCK, type Clock } from '../common/clock.js';
 import { RateWindows } from '../common/rate-windows.js';
+import { RedisThrottlerStorage } from '../common/redis-throttler-storage.js';
+import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { ApiKeyThrottlerGuard, JsonBodyGuard, RATE_LIMIT_MESSAGE } from './tokens.guards.js';
 import { TokensController } from './tokens.controller.js';
@@ -19,7 +20,8 @@ import { TokensService } from './tokens.service.js';
         // Named "default" so the guard sends a plain Retry-After header (other names get a suffix).
         throttlers: [{ name: 'default', ttl: config.tokens.rateLimitWindowSec * 1000, limit: config.tokens.rateLimit }],
         errorMessage: RATE_LIMIT_MESSAGE,
-        storage: new RateWindows(clock),
+        // Shared by every process and instance when Redis is configured, else per process.
+        storage: config.redis === undefined ? new RateWindows(clock) : new RedisThrottlerStorage(config.redis),
       }),
     }),
   ],

@@ -113,7 +113,12 @@ export class UploadDumpWriter {
 
   /** Stops writing and removes the file. */
   async discard(): Promise<void> {
-    this.out.destroy();
+    // The file is opened asynchronously: removed before the open completes, it would be created after.
+    if (!this.out.closed) {
+      const closed = new Promise<void>((resolve) => this.out.once('close', () => resolve()));
+      this.out.destroy();
+      await closed;
+    }
     await fs.promises.rm(this.file, { force: true });
   }
 

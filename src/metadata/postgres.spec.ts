@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { tlsOptions } from './postgres.js';
+import { describePgError, tlsOptions } from './postgres.js';
 
 const db = (sslMode: 'disable' | 'require' | 'verify-ca' | 'verify-full' | undefined, ca?: string) => ({
   url: 'postgres://db/x',
@@ -31,5 +31,15 @@ describe('tlsOptions (RTCSTATS_DATABASE_SSL_MODE, libpq meanings)', () => {
     assert.notEqual(ca.rejectUnauthorized, false);
     assert.equal(ca.checkServerIdentity(), undefined);
     assert.deepEqual(tlsOptions(db('verify-full', 'PEM')), { ca: 'PEM' });
+  });
+});
+
+describe('describePgError', () => {
+  it('names the setting to check when the server certificate is rejected', () => {
+    const untrusted = Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+    assert.match(describePgError(untrusted), /^unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\): .*TLS certificate was rejected .*RTCSTATS_DATABASE_CA_FILE/);
+    const wrongHost = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    assert.match(describePgError(wrongHost), /not for the host in RTCSTATS_DATABASE_URL/);
+    assert.equal(describePgError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), 'connect ECONNREFUSED (ECONNREFUSED)');
   });
 });

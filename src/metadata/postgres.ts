@@ -62,8 +62,30 @@ export async function openPostgresMetadataStore({ database, hostIdentifier, onMi
   return new KyselyMetadataStore(connect(database.poolSize, 30_000), { table: database.table, hostIdentifier, backend: 'postgres' });
 }
 
-/** The driver's message without the connection string (which may hold a password). */
+// OpenSSL's verification codes as Node reports them: the certificate chain was not trusted.
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+]);
+
+/**
+ * The driver's message without the connection string (which may hold a password), and for a
+ * rejected server certificate which setting to look at (OpenSSL's wording alone does not say TLS).
+ */
 export function describePgError(err: unknown): string {
   const e = err as { message?: string; code?: string };
-  return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}`;
+  const hint =
+    e.code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? ': the server\'s TLS certificate is not for the host in RTCSTATS_DATABASE_URL (verify-full checks the host name, verify-ca does not)'
+      : e.code !== undefined && UNTRUSTED_CERTIFICATE_CODES.has(e.code)
+        ? ': the server\'s TLS certificate was rejected (check RTCSTATS_DATABASE_CA_FILE, the CA that issued it, and RTCSTATS_DATABASE_SSL_MODE)'
+        : '';
+  return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}${hint}`;
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { WebSocket } from 'ws';
 
 import { DATA_FILE_MODE } from '../common/file-modes.js';
+import { Liveness } from '../common/liveness.js';
 import {
   CLOSE_GOING_AWAY,
   CLOSE_INTERNAL_ERROR,
@@ -90,7 +91,7 @@ export class DumpSession {
   private paused = false;
   private closeCode: number | undefined;
   private writeError: Error | undefined;
-  private alive = true;
+  private readonly liveness: Liveness;
   /** Resolves when the session has ended and its file is complete (or was never created). */
   readonly done: Promise<SessionResult>;
   private resolveDone!: (r: SessionResult) => void;
@@ -102,6 +103,7 @@ export class DumpSession {
   ) {
     this.lastFrameAt = info.startTime;
     this.lastActivityAt = info.startTime;
+    this.liveness = new Liveness(ws, () => this.paused);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.onMessage = this.onMessage.bind(this);
     this.resume = this.resume.bind(this);
@@ -112,7 +114,7 @@ export class DumpSession {
     const ws = this.ws;
     ws.on('message', this.onMessage);
     ws.on('pong', () => {
-      this.alive = true;
+      this.liveness.answered();
       this.lastActivityAt = this.options.now();
     });
     ws.on('error', (err: Error & { code?: string }) => {
@@ -147,23 +149,9 @@ export class DumpSession {
     this.close(LIMIT_CLOSE[breach], breach);
   }
 
-  /**
-   * Heartbeat: returns false (and terminates) when the peer did not answer the previous ping.
-   * While the server itself holds the socket paused (disk backpressure) pongs cannot be read, so
-   * a slow disk is not taken for a dead peer.
-   */
+  /** Heartbeat: false (and terminated) when the peer did not answer the previous ping; see Liveness. */
   heartbeat(): boolean {
-    if (this.paused) {
-      this.alive = true;
-      return true;
-    }
-    if (!this.alive) {
-      this.ws.terminate();
-      return false;
-    }
-    this.alive = false;
-    this.ws.ping();
-    return true;
+    return this.liveness.check();
   }
 
   /** Server-initiated close (shutdown, revocation); the dump is finalized normally. */

@@ -26,9 +26,15 @@ class FakeSocket extends EventEmitter {
   resume() {
     this.resumed++;
   }
+  pings = 0;
+  terminated = 0;
   close() {}
-  ping() {}
-  terminate() {}
+  ping() {
+    this.pings++;
+  }
+  terminate() {
+    this.terminated++;
+  }
 }
 
 /** A dump file whose buffer fills on demand. */
@@ -107,6 +113,24 @@ describe('JitsiConnection', () => {
     files.get('s')!.drain();
     assert.equal(ws.resumed, resumedAtStart + 1);
     assert.equal(files.get('s')!.lines.length, 3);
+  });
+
+  it('a socket paused for disk backpressure is not killed by the heartbeat', () => {
+    const { open, files } = setup();
+    const { ws, conn } = open('s');
+    ws.emit('message', entry('s', 1), false);
+    assert.equal(conn.heartbeat(), true);
+    files.get('s')!.full = true;
+    ws.emit('message', entry('s', 2), false);
+    assert.equal(ws.paused, 1);
+    // Paused: pongs cannot be read, so missed ones do not count.
+    assert.equal(conn.heartbeat(), true);
+    assert.equal(conn.heartbeat(), true);
+    assert.equal(ws.terminated, 0);
+    files.get('s')!.drain();
+    assert.equal(conn.heartbeat(), true);
+    assert.equal(conn.heartbeat(), false, 'unanswered pings count again once resumed');
+    assert.equal(ws.terminated, 1);
   });
 
   it('on a drop parks its sessions for resume; 3001 ends them', () => {

@@ -5,6 +5,7 @@
  */
 import type { WebSocket } from 'ws';
 
+import { Liveness } from '../common/liveness.js';
 import type { Expiry, FrameBreach, FrameLimiter } from '../limits/limits.js';
 
 import {
@@ -97,7 +98,7 @@ export class JitsiConnection {
   private readonly endedIds = new Set<string>();
   private readonly browser: boolean;
   private pauses = 0;
-  private alive = true;
+  private readonly liveness: Liveness;
   private invalidLogged = false;
   private closed = false;
   private readonly limiter: FrameLimiter | undefined;
@@ -115,6 +116,7 @@ export class JitsiConnection {
     const now = ctx.limits?.now() ?? 0;
     this.limiter = ctx.limits?.limiter(now);
     this.lastActivityAt = now;
+    this.liveness = new Liveness(ws, () => this.pauses > 0);
   }
 
   get kid(): string | null {
@@ -126,7 +128,7 @@ export class JitsiConnection {
     const ws = this.ws;
     ws.on('message', this.onMessage);
     ws.on('pong', () => {
-      this.alive = true;
+      this.liveness.answered();
       if (this.ctx.limits !== undefined) this.lastActivityAt = this.ctx.limits.now();
     });
     ws.once('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString('utf8').slice(0, 100)));
@@ -272,7 +274,8 @@ export class JitsiConnection {
       for (const handle of [...this.sessions.values()]) {
         if (now - handle.session.startedAt >= limits.maxSessionDurationMs) limits.hit(this, 'session too long', handle);
       }
-      if (now - this.lastActivityAt >= limits.idleTimeoutMs) {
+      // While the server holds the socket paused (disk backpressure) the client cannot be idle.
+      if (this.pauses === 0 && now - this.lastActivityAt >= limits.idleTimeoutMs) {
         this.limited = true;
         limits.hit(this, 'idle timeout');
         return;
@@ -285,15 +288,9 @@ export class JitsiConnection {
     }
   }
 
-  /** Heartbeat: false (and terminated) when the peer did not answer the previous ping. */
+  /** Heartbeat: false (and terminated) when the peer did not answer the previous ping; see Liveness. */
   heartbeat(): boolean {
-    if (!this.alive) {
-      this.ws.terminate();
-      return false;
-    }
-    this.alive = false;
-    this.ws.ping();
-    return true;
+    return this.liveness.check();
   }
 
   /** Forgets a session this socket no longer carries (ended elsewhere). */

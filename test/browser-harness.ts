@@ -12,7 +12,7 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium } from 'playwright-core';
 
-import { REPO_ROOT, tempDir } from './helpers.js';
+import { REPO_ROOT, removeTempDir, tempDir } from './helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -81,9 +81,21 @@ export interface Browser {
   close(): Promise<void>;
 }
 
+/**
+ * Chromium puts its singleton Unix socket in $TMPDIR/org.chromium.Chromium.XXXXXX/, and a socket
+ * path holds at most 107 bytes: under a deep test TMPDIR it gets a short folder in /tmp instead.
+ */
+function chromiumTempDir(): string {
+  const dir = tempDir('cr-');
+  if (dir.length <= 60) return dir;
+  removeTempDir(dir);
+  return fs.mkdtempSync('/tmp/rtcstats-cr-');
+}
+
 export async function launchChromium(): Promise<Browser> {
   const profile = tempDir('rtcstats-chromium-profile-');
-  const tmp = tempDir('rtcstats-chromium-tmp-');
+  const tmp = chromiumTempDir();
+  const removeTmp = () => fs.rmSync(tmp, { recursive: true, force: true });
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -100,13 +112,16 @@ export async function launchChromium(): Promise<Browser> {
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
     ],
+  }).catch((err: unknown) => {
+    removeTmp();
+    throw err;
   });
   return {
     context,
     close: async () => {
       await context.close();
       fs.rmSync(profile, { recursive: true, force: true });
-      fs.rmSync(tmp, { recursive: true, force: true });
+      removeTmp();
     },
   };
 }

@@ -57,13 +57,19 @@ class FlakyMetadata implements MetadataStore {
   readonly rows = new Map<string, DumpRecord>();
   inserts = 0;
   constructor(public failures = 0) {}
+  /** The ids of each insertMany call. */
+  readonly groups: string[][] = [];
   async insert(record: DumpRecord): Promise<void> {
-    this.inserts++;
+    await this.insertMany([record]);
+  }
+  async insertMany(records: readonly DumpRecord[]): Promise<void> {
+    this.inserts += records.length;
+    this.groups.push(records.map((r) => r.id));
     if (this.failures > 0) {
       this.failures--;
       throw new Error('metadata store down');
     }
-    if (!this.rows.has(record.id)) this.rows.set(record.id, record);
+    for (const record of records) if (!this.rows.has(record.id)) this.rows.set(record.id, record);
   }
   async get(id: string) { const r = this.rows.get(id); return r && stored(r); }
   async find(_q: DumpQuery) { return [...this.rows.values()].map(stored); }

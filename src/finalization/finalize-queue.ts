@@ -45,6 +45,9 @@ export interface FinalizeObserver {
   retryScheduled(backend: string): void;
 }
 
+/** Records per group commit at most. */
+const MAX_GROUP = 256;
+
 /** The failure label of an attempt that failed outside both stores (sealing, removing the outbox file). */
 export const LOCAL_STEP_FAILURE = 'work_files';
 
@@ -109,6 +112,9 @@ export class FinalizeQueue {
   private idleWaiters: Array<() => void> = [];
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
+  /** Records waiting for the next group commit, and whether one is running. */
+  private readonly group: Array<{ record: DumpRecord; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private committing = false;
 
   constructor(private readonly options: FinalizeQueueOptions) {
     this.retryMs = options.retryMs ?? 1000;
@@ -252,7 +258,8 @@ export class FinalizeQueue {
     const record: DumpRecord = { ...task.record, location: task.location };
     const started = performance.now();
     try {
-      await this.options.metadata.insert(record);
+      // A record that failed before goes alone: a row the database refuses must not fail others.
+      await (task.attempts === 0 ? this.recordInGroup(record) : this.options.metadata.insert(record));
     } catch (err) {
       task.failedBackend = this.options.metadata.backend;
       observer?.recordFailed();
@@ -263,7 +270,9 @@ export class FinalizeQueue {
       task.announced = true;
       await this.options.onRecorded?.(record, task.file);
     }
-    await fs.promises.rm(task.file, { force: true });
+    await fs.promises.unlink(task.file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     for (const w of task.waiters.splice(0)) w.resolve(record);
     this.options.log.log(
       `Dump ${id} stored: ${record.frameCount} frames, ${record.bytes} bytes, close code ${record.closeCode}, at ${record.location}`,
@@ -287,6 +296,32 @@ export class FinalizeQueue {
       this.options.log.error(`Dump ${id}: not a dump file (no RTCStatsDump header); moved to ${dir}`);
     }
     for (const w of task.waiters.splice(0)) w.reject(new Error('no complete frame to store'));
+  }
+
+  /**
+   * Group commit: records that become ready in the same turn of the event loop are inserted in
+   * one transaction (one commit instead of one each). A failed group fails each of its records,
+   * which are then retried one by one.
+   */
+  private recordInGroup(record: DumpRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.group.push({ record, resolve, reject });
+      if (this.group.length === 1 && !this.committing) setImmediate(() => void this.commit());
+    });
+  }
+
+  private async commit(): Promise<void> {
+    this.committing = true;
+    while (this.group.length > 0) {
+      const batch = this.group.splice(0, MAX_GROUP);
+      try {
+        await this.options.metadata.insertMany(batch.map((p) => p.record));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.committing = false;
   }
 
   private succeeded(task: Task): void {

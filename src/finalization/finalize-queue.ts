@@ -71,7 +71,7 @@ export interface FinalizeQueueOptions {
 export interface FinalizeStats {
   /** Waiting for a free slot. */
   readonly queued: number;
-  /** Being sealed, stored or recorded now. */
+  /** Being sealed and stored now (at most `concurrency`), or recorded. */
   readonly running: number;
   /** Failed at least once, waiting for the next attempt. */
   readonly retrying: number;
@@ -88,6 +88,8 @@ interface Task {
   location: string | undefined;
   /** onRecorded was called (a retry of the removal must not call it again). */
   announced: boolean;
+  /** Counts against `concurrency` (until its dump is stored). */
+  holdsSlot: boolean;
   attempts: number;
   /** The backend whose call failed in the current attempt (metrics label). */
   failedBackend: string | undefined;
@@ -105,6 +107,8 @@ export class FinalizeQueue {
   private readonly tasks = new Map<string, Task>();
   private readonly waiting: Task[] = [];
   private running = 0;
+  /** Jobs holding one of the `concurrency` slots. */
+  private busy = 0;
   private retrying = 0;
   private finalized = 0;
   private failedAttempts = 0;
@@ -181,6 +185,7 @@ export class FinalizeQueue {
       record: job.complete === true ? job.record : undefined,
       location: undefined,
       announced: false,
+      holdsSlot: false,
       failedBackend: undefined,
       attempts: 0,
       timer: undefined,
@@ -194,9 +199,11 @@ export class FinalizeQueue {
   }
 
   private pump(): void {
-    while (!this.stopped && this.running < this.options.concurrency && this.waiting.length > 0) {
+    while (!this.stopped && this.busy < this.options.concurrency && this.waiting.length > 0) {
       const task = this.waiting.shift()!;
       this.running++;
+      this.busy++;
+      task.holdsSlot = true;
       this.attempt(task).then(
         () => this.succeeded(task),
         (err: unknown) => this.failed(task, err),
@@ -256,6 +263,9 @@ export class FinalizeQueue {
       observer?.stored((performance.now() - started) / 1000);
     }
     const record: DumpRecord = { ...task.record, location: task.location };
+    // The costly part (gzip, store) is done: the slot goes to the next dump while this one waits
+    // for its group commit, so that the dumps stored meanwhile share one.
+    this.releaseSlot(task);
     const started = performance.now();
     try {
       // A record that failed before goes alone: a row the database refuses must not fail others.
@@ -324,8 +334,16 @@ export class FinalizeQueue {
     this.committing = false;
   }
 
+  private releaseSlot(task: Task): void {
+    if (!task.holdsSlot) return;
+    task.holdsSlot = false;
+    this.busy--;
+    this.pump();
+  }
+
   private succeeded(task: Task): void {
     this.running--;
+    this.releaseSlot(task);
     this.finalized++;
     this.options.observer?.finalized(this.options.dumps.backend);
     this.tasks.delete(task.job.id);
@@ -335,6 +353,7 @@ export class FinalizeQueue {
 
   private failed(task: Task, err: unknown): void {
     this.running--;
+    this.releaseSlot(task);
     this.failedAttempts++;
     const backend = task.failedBackend ?? LOCAL_STEP_FAILURE;
     this.options.observer?.attemptFailed(backend);

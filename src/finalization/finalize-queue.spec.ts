@@ -225,7 +225,8 @@ describe('FinalizeQueue', () => {
     for (const job of recoveryJobs(d.work, d.outbox)) q.submit(job);
     const waited = q.submitAndWait({ id: 'left1', file: path.join(d.work, 'left1.jsonl'), sealed: false });
     // Both got as far as the (failing) insert: sealed and stored.
-    while (metadata.inserts < 2) await new Promise((r) => setTimeout(r, 5));
+    const tried = () => new Set(metadata.groups.flat());
+    while (!tried().has('left1') || !tried().has('left2')) await new Promise((r) => setTimeout(r, 5));
     assert.equal(q.stop(), 2);
     await assert.rejects(waited, /kept for recovery/);
     // Both are sealed in the outbox (stored, not recorded): the next run finishes them.
@@ -311,7 +312,8 @@ describe('FinalizeQueue', () => {
     const q = queue({ dumps, metadata, outboxDir: d.outbox, concurrency: 1 });
     for (const id of ['w0', 'w1']) q.submit({ id, file: liveFile(d.work, id, 3, true), sealed: false, record: draft(id, 3), complete: true });
     // Without the slot released, w1 would wait for w0's record: never stored while the gate is shut.
-    for (let i = 0; i < 1000 && fs.readdirSync(d.dumps).length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    const w1 = path.join(d.dumps, 'w1.jsonl.gz');
+    for (let i = 0; i < 1000 && !fs.existsSync(w1); i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['w0.jsonl.gz', 'w1.jsonl.gz']);
     assert.deepEqual(metadata.groups, [['w0']], 'both stored while the first record waits');
     assert.equal(dumps.maxActive, 1, 'still one store at a time');

@@ -16,6 +16,8 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * (on one core each costs tens of microseconds). The fsync always runs in the pool.
  */
 const INLINE_BYTES = 64 * 1024;
+/** Output chunk of the thread-pool gzip of a dump up to WHOLE_FILE_BYTES. */
+const GZIP_CHUNK = 256 * 1024;
 const gzip = promisify(zlib.gzip);
 const read = promisify(fs.read);
 const write = promisify(fs.write);
@@ -129,8 +131,9 @@ export class LocalDumpStore implements DumpStore {
       fs.closeSync(fd);
     }
     if (data.length <= INLINE_BYTES) return zlib.gzipSync(data, { level: this.gzipLevel });
-    // One output chunk big enough for the whole result: one round trip (level 1 output is smaller
-    // than its input; incompressible input grows by a few bytes per 16 KiB block).
-    return gzip(data, { level: this.gzipLevel, chunkSize: data.length + (data.length >> 6) + 1024 });
+    // One output chunk that holds the whole result of a typical dump (level 1 shrinks rtcstats
+    // JSON about fourfold): one round trip, where zlib's default 16 KiB chunks take one per chunk.
+    // Not sized to the input: a chunk that size raised the peak RSS of 50 concurrent closes by 20 MiB.
+    return gzip(data, { level: this.gzipLevel, chunkSize: GZIP_CHUNK });
   }
 }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
@@ -17,7 +16,11 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * largest dumps reach.
  */
 const SPARE_READ_BUFFERS = 4;
-const gzip = promisify(zlib.gzip);
+
+async function writeAll(handle: fs.promises.FileHandle, chunk: Buffer): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+}
 
 /**
  * A crash mid-store leaves a temp file; its source is still in work/ or outbox/ and is stored
@@ -75,7 +78,7 @@ export class LocalDumpStore implements DumpStore {
         const gz = await this.gzipWhole(file, size);
         const handle = await fs.promises.open(temp, 'w', DATA_FILE_MODE);
         try {
-          await handle.writeFile(gz);
+          for (const chunk of gz) await writeAll(handle, chunk);
           await handle.sync();
         } finally {
           await handle.close();
@@ -103,7 +106,7 @@ export class LocalDumpStore implements DumpStore {
   }
 
   /** gzip of a small file, read into a reused buffer (each one serves one store at a time). */
-  private async gzipWhole(file: string, size: number): Promise<Buffer> {
+  private async gzipWhole(file: string, size: number): Promise<Buffer[]> {
     const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(WHOLE_FILE_BYTES);
     try {
       const handle = await fs.promises.open(file, 'r');
@@ -118,7 +121,17 @@ export class LocalDumpStore implements DumpStore {
       } finally {
         await handle.close();
       }
-      return await gzip(buffer.subarray(0, length), { level: this.gzipLevel });
+      // The compressed chunks as zlib made them (STORE_GZIP_CHUNK each): zlib.gzip would copy them
+      // into one more Buffer, doubling the garbage a burst of stores leaves for the GC.
+      const chunks: Buffer[] = [];
+      const deflate = zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK });
+      deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await new Promise<void>((resolve, reject) => {
+        deflate.once('end', resolve);
+        deflate.once('error', reject);
+        deflate.end(buffer.subarray(0, length));
+      });
+      return chunks;
     } finally {
       if (this.spare.length < SPARE_READ_BUFFERS) this.spare.push(buffer);
     }

@@ -149,11 +149,12 @@ export async function scanDump(file: string): Promise<DumpScan> {
     wholeLen = 0;
   };
 
-  const buffer = Buffer.allocUnsafeSlow(SCAN_CHUNK);
+  // No larger than the file (most dumps are a few KB); a file that grew since is read in more steps.
+  const buffer = Buffer.allocUnsafeSlow(Math.max(1, Math.min(SCAN_CHUNK, stat.size)));
   const handle = await fs.promises.open(file, 'r');
   try {
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, SCAN_CHUNK, offset);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
       if (bytesRead === 0) break;
       const chunk = buffer.subarray(0, bytesRead);
       let pos = 0;

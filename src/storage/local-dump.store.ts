@@ -16,6 +16,8 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * largest dumps reach.
  */
 const SPARE_READ_BUFFERS = 4;
+/** zlib's default output chunk, the size for short dumps. */
+const MIN_GZIP_CHUNK = 16 * 1024;
 
 async function writeAll(handle: fs.promises.FileHandle, chunk: Buffer): Promise<void> {
   let done = 0;
@@ -121,10 +123,12 @@ export class LocalDumpStore implements DumpStore {
       } finally {
         await handle.close();
       }
-      // The compressed chunks as zlib made them (STORE_GZIP_CHUNK each): zlib.gzip would copy them
+      // The compressed chunks as zlib made them (up to STORE_GZIP_CHUNK each): zlib.gzip would copy them
       // into one more Buffer, doubling the garbage a burst of stores leaves for the GC.
       const chunks: Buffer[] = [];
-      const deflate = zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK });
+      // No larger than the dump: most are a few KB, and each chunk is allocated whole.
+      const chunkSize = Math.min(STORE_GZIP_CHUNK, Math.max(MIN_GZIP_CHUNK, length));
+      const deflate = zlib.createGzip({ level: this.gzipLevel, chunkSize });
       deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
       await new Promise<void>((resolve, reject) => {
         deflate.once('end', resolve);

@@ -57,6 +57,27 @@ describe('LocalDumpStore', () => {
     assert.deepEqual(fs.readdirSync(dir), ['id2.jsonl.gz']);
   });
 
+  it('stores each dump exactly, whatever ran before or beside it (the read buffers are reused)', async () => {
+    const dir = path.join(root, 'reuse');
+    const store = new LocalDumpStore(dir);
+    const line = (i: number, n: number): string => `[${i},"${String(i % 10).repeat(n)}"]\n`;
+    const body = (i: number): string => `RTCStatsDump\n{}\n${Array.from({ length: 40 * (i + 1) }, (_, j) => line(i + j, 97)).join('')}`;
+    const write = (name: string, text: string): string => {
+      const file = path.join(root, name);
+      fs.writeFileSync(file, text);
+      return file;
+    };
+    // Ten at once (more than the spare buffers), sizes from 4 KB to 40 KB, then a short one after
+    // the largest: a shared or stale buffer would mix bytes of one dump into another.
+    const texts = Array.from({ length: 10 }, (_, i) => body(9 - i));
+    const stored = await Promise.all(texts.map((t, i) => store.store(`r${i}`, write(`src-reuse-${i}`, t))));
+    stored.forEach((location, i) => assert.equal(zlib.gunzipSync(fs.readFileSync(location)).toString(), texts[i]));
+    const short = await store.store('r-short', write('src-reuse-short', 'RTCStatsDump\n{}\n[1]\n'));
+    assert.equal(zlib.gunzipSync(fs.readFileSync(short)).toString(), 'RTCStatsDump\n{}\n[1]\n');
+    const empty = await store.store('r-empty', write('src-reuse-empty', ''));
+    assert.equal(zlib.gunzipSync(fs.readFileSync(empty)).toString(), '');
+  });
+
   it('removes temp files a crash left behind when it starts', () => {
     const dir = path.join(root, 'stale');
     fs.mkdirSync(dir);

@@ -16,6 +16,13 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  * (on one core each costs tens of microseconds). The fsync always runs in the pool.
  */
 const INLINE_BYTES = 64 * 1024;
+/**
+ * Read buffers kept for dumps up to WHOLE_FILE_BYTES. A fresh Buffer per dump is garbage outside
+ * the JS heap, which V8 collects only after tens of MiB of it pile up: a burst of 50 closes of 1 MB
+ * dumps raised peak RSS by about 30 MiB. Reused, it is at most this many MiB, each touched only as
+ * far as the largest dumps reach.
+ */
+const SPARE_READ_BUFFERS = 4;
 /** Output chunk of the thread-pool gzip of a dump up to WHOLE_FILE_BYTES. */
 const GZIP_CHUNK = 256 * 1024;
 const gzip = promisify(zlib.gzip);
@@ -34,16 +41,15 @@ export function removeStalePartials(dir: string): void {
   }
 }
 
-/** Reads a whole file of `size` bytes from `fd`: inline when small, else in one thread-pool read per chunk. */
-async function readAll(fd: number, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
+/** Reads a whole file of `size` bytes from `fd` into `buf`: inline when small, else in one thread-pool read per chunk. */
+async function readAll(fd: number, buf: Buffer, size: number): Promise<Buffer> {
   let done = 0;
   while (done < size) {
     const n = size <= INLINE_BYTES ? fs.readSync(fd, buf, done, size - done, done) : (await read(fd, buf, done, size - done, done)).bytesRead;
     if (n === 0) break; // truncated meanwhile: store what is there
     done += n;
   }
-  return done === size ? buf : buf.subarray(0, done);
+  return buf.subarray(0, done);
 }
 
 async function writeAll(fd: number, data: Buffer): Promise<void> {
@@ -59,6 +65,7 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
  */
 export class LocalDumpStore implements DumpStore {
   readonly backend = 'local';
+  private readonly spare: Buffer[] = [];
 
   /**
    * `removeStale`: clear temp files of an earlier run at start. Not in a cluster worker, which
@@ -122,17 +129,20 @@ export class LocalDumpStore implements DumpStore {
   /** The gzip of the whole file when it is at most WHOLE_FILE_BYTES; undefined when larger. */
   private async gzipWhole(file: string): Promise<Buffer | undefined> {
     const fd = fs.openSync(file, 'r');
-    let data: Buffer;
+    let buffer: Buffer | undefined;
     try {
       const { size } = fs.fstatSync(fd);
       if (size > WHOLE_FILE_BYTES) return undefined;
-      data = await readAll(fd, size);
+      // Small dumps (most of them) get a buffer of their size; larger ones one of the reused buffers.
+      buffer = size <= INLINE_BYTES ? Buffer.allocUnsafe(size) : (this.spare.pop() ?? Buffer.allocUnsafeSlow(WHOLE_FILE_BYTES));
+      const data = await readAll(fd, buffer, size);
+      if (data.length <= INLINE_BYTES) return zlib.gzipSync(data, { level: this.gzipLevel });
+      // One output chunk that holds the whole result of a typical dump (level 1 shrinks rtcstats
+      // JSON about fourfold): one round trip, where zlib's default 16 KiB chunks take one per chunk.
+      return await gzip(data, { level: this.gzipLevel, chunkSize: GZIP_CHUNK });
     } finally {
       fs.closeSync(fd);
+      if (buffer !== undefined && buffer.length === WHOLE_FILE_BYTES && this.spare.length < SPARE_READ_BUFFERS) this.spare.push(buffer);
     }
-    if (data.length <= INLINE_BYTES) return zlib.gzipSync(data, { level: this.gzipLevel });
-    // One output chunk that holds the whole result of a typical dump (level 1 shrinks rtcstats
-    // JSON about fourfold): one round trip, where zlib's default 16 KiB chunks take one per chunk.
-    return gzip(data, { level: this.gzipLevel, chunkSize: GZIP_CHUNK });
   }
 }

@@ -94,6 +94,29 @@ describe('dump files (scan, seal, record)', () => {
     assert.equal(fs.existsSync(source), false);
   });
 
+  it('reads lines that straddle its 64 KiB reads: header, close line, a Jitsi identity entry over three reads', async () => {
+    const CHUNK = 64 * 1024;
+    // A header of 65530 bytes (the limit is 64 KiB) starting at byte 13 crosses the first boundary.
+    const header = { ...HEADER, pad: '' };
+    header.pad = 'p'.repeat(65530 - JSON.stringify(header).length);
+    const start = `RTCStatsDump\n${JSON.stringify(header)}\n`;
+    const close = '["close",null,1000,5]';
+    // One frame that ends 10 bytes before the second boundary: the close line crosses it.
+    const frameShell = '[1,null,{"p":""},1700000000001]';
+    const frame = frameShell.replace('""', `"${'f'.repeat(2 * CHUNK - 10 - start.length - frameShell.length - 1)}"`);
+    const scan = await scanDump(write(`${start}${frame}\n${close}\n`));
+    assert.deepEqual(scan.header, header);
+    assert.equal(scan.frames, 1);
+    assert.equal(scan.closeCode, 1000);
+
+    const info = JSON.stringify(['connectionInfo', null, { dumpId: 'j3', startTime: 1 }, 1]);
+    const identity = JSON.stringify(['identity', null, { confName: 'room3', displayName: 'Carol', config: { x: 'z'.repeat(150_000) } }, 2]);
+    const jitsi = await scanDump(write(`${info}\n${'["stats-entry",null,"x",2]\n'.repeat(2000)}${identity}\n`));
+    assert.equal(jitsi.format, 'jitsi');
+    assert.equal(jitsi.frames, 2001);
+    assert.deepEqual(jitsi.identity, { conferenceName: 'room3', displayName: 'Carol', meetingId: null });
+  });
+
   it('reports no header for a file that is not a dump', async () => {
     const scan = await scanDump(write('hello\nworld\n'));
     assert.equal(scan.header, undefined);

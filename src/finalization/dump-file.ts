@@ -14,6 +14,11 @@ const KEEP = 512;
 const MAX_HEADER_LINE = 64 * 1024;
 /** Jitsi identity entries are read whole (the first one carries the client's config). */
 const MAX_IDENTITY_LINE = 1024 * 1024;
+/**
+ * The scan reads through one buffer of this size: a fresh chunk per read is garbage outside the
+ * JS heap that V8 frees late, and a burst of closes scanning 1 MB dumps kept tens of MiB of it.
+ */
+const SCAN_CHUNK = 64 * 1024;
 
 /**
  * The two dump layouts this collector writes. rtcstats (format v3): `RTCStatsDump`, a metadata
@@ -144,35 +149,49 @@ export async function scanDump(file: string): Promise<DumpScan> {
     wholeLen = 0;
   };
 
-  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
-    let pos = 0;
-    while (pos < chunk.length) {
-      const nl = chunk.indexOf(NL, pos);
-      const piece = chunk.subarray(pos, nl === -1 ? chunk.length : nl);
-      if (lineLen === 0) {
-        // Which lines are read whole is decided by their start (the first piece holds it unless tiny).
-        const next = lineNo + 1;
-        const wanted =
-          next <= 2 || (format === 'jitsi' && startsWith(piece.subarray(0, JITSI_IDENTITY.length), JITSI_IDENTITY));
-        whole = wanted ? [] : undefined;
-        wholeMax = next <= 2 ? MAX_HEADER_LINE : MAX_IDENTITY_LINE;
+  // No larger than the file (most dumps are a few KB); a file that grew since is read in more steps.
+  const buffer = Buffer.allocUnsafeSlow(Math.max(1, Math.min(SCAN_CHUNK, stat.size)));
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      let pos = 0;
+      while (pos < chunk.length) {
+        const nl = chunk.indexOf(NL, pos);
+        const piece = chunk.subarray(pos, nl === -1 ? chunk.length : nl);
+        if (lineLen === 0) {
+          // Which lines are read whole is decided by their start (the first piece holds it unless tiny).
+          const next = lineNo + 1;
+          const wanted =
+            next <= 2 || (format === 'jitsi' && startsWith(piece.subarray(0, JITSI_IDENTITY.length), JITSI_IDENTITY));
+          whole = wanted ? [] : undefined;
+          wholeMax = next <= 2 ? MAX_HEADER_LINE : MAX_IDENTITY_LINE;
+        }
+        if (whole !== undefined && wholeLen <= wholeMax) {
+          whole.push(piece);
+          wholeLen += piece.length;
+        }
+        if (headLen < KEEP) {
+          const take = piece.subarray(0, KEEP - headLen);
+          head.push(take);
+          headLen += take.length;
+        }
+        lineLen += piece.length;
+        if (nl === -1) break;
+        completeBytes = offset + nl + 1;
+        endLine();
+        pos = nl + 1;
       }
-      if (whole !== undefined && wholeLen <= wholeMax) {
-        whole.push(piece);
-        wholeLen += piece.length;
-      }
-      if (headLen < KEEP) {
-        const take = piece.subarray(0, KEEP - headLen);
-        head.push(take);
-        headLen += take.length;
-      }
-      lineLen += piece.length;
-      if (nl === -1) break;
-      completeBytes = offset + nl + 1;
-      endLine();
-      pos = nl + 1;
+      offset += chunk.length;
+      // The next read overwrites the buffer: an unfinished line's piece of this chunk (its last one,
+      // earlier ones are copies already) gets its own copy.
+      if (head.length > 0) head[head.length - 1] = Buffer.from(head[head.length - 1]);
+      if (whole !== undefined && whole.length > 0) whole[whole.length - 1] = Buffer.from(whole[whole.length - 1]);
     }
-    offset += chunk.length;
+  } finally {
+    await handle.close();
   }
 
   let closeCode: number | undefined;
@@ -301,7 +320,8 @@ async function copySealed(source: string, target: string, scan: DumpScan, end: S
 /** Moves a live dump that ends with its close line into the outbox (copied when on another file system). */
 export async function moveComplete(source: string, target: string): Promise<void> {
   try {
-    await fs.promises.rename(source, target);
+    // Inline: a rename within one directory tree costs less than the thread-pool round trip.
+    fs.renameSync(source, target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     await sealDump(source, target, undefined);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,22 @@ describe('LocalDumpStore', () => {
     assert.equal(zlib.gunzipSync(fs.readFileSync(a)).toString(), 'RTCStatsDump\n{}\n[1]\n');
   });
 
+  it('stores dumps of every size byte for byte: inline (small), one thread-pool gzip (up to 1 MiB), streamed (larger)', async () => {
+    const dir = path.join(root, 'sizes');
+    const store = new LocalDumpStore(dir);
+    const line = (i: number) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234},"id":"${crypto.randomBytes(8).toString('hex')}"},1000]\n`;
+    for (const size of [0, 100, 64 * 1024, 64 * 1024 + 1, 700_000, 1024 * 1024, 1024 * 1024 + 1, 3_000_000]) {
+      let text = '';
+      for (let i = 0; text.length < size; i++) text += line(i);
+      const bytes = Buffer.from(text).subarray(0, size);
+      const src = path.join(root, `src-${size}`);
+      fs.writeFileSync(src, bytes);
+      const stored = await store.store(`size-${size}`, src);
+      assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(bytes), `${size} bytes`);
+    }
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
+  });
+
   it('leaves no .partial when the directory becomes unwritable, and works again once it is back', async () => {
     const dir = path.join(root, 'broken');
     const store = new LocalDumpStore(dir);
@@ -38,6 +55,27 @@ describe('LocalDumpStore', () => {
     assert.deepEqual(fs.readdirSync(dir), [], 'a failed store leaves nothing behind');
     await store.store('id2', src);
     assert.deepEqual(fs.readdirSync(dir), ['id2.jsonl.gz']);
+  });
+
+  it('stores each dump exactly, whatever ran before or beside it (the read buffers are reused)', async () => {
+    const dir = path.join(root, 'reuse');
+    const store = new LocalDumpStore(dir);
+    const line = (i: number, n: number): string => `[${i},"${String(i % 10).repeat(n)}"]\n`;
+    const body = (i: number): string => `RTCStatsDump\n{}\n${Array.from({ length: 40 * (i + 1) }, (_, j) => line(i + j, 97)).join('')}`;
+    const write = (name: string, text: string): string => {
+      const file = path.join(root, name);
+      fs.writeFileSync(file, text);
+      return file;
+    };
+    // Ten at once (more than the spare buffers), sizes from 4 KB to 40 KB, then a short one after
+    // the largest: a shared or stale buffer would mix bytes of one dump into another.
+    const texts = Array.from({ length: 10 }, (_, i) => body(9 - i));
+    const stored = await Promise.all(texts.map((t, i) => store.store(`r${i}`, write(`src-reuse-${i}`, t))));
+    stored.forEach((location, i) => assert.equal(zlib.gunzipSync(fs.readFileSync(location)).toString(), texts[i]));
+    const short = await store.store('r-short', write('src-reuse-short', 'RTCStatsDump\n{}\n[1]\n'));
+    assert.equal(zlib.gunzipSync(fs.readFileSync(short)).toString(), 'RTCStatsDump\n{}\n[1]\n');
+    const empty = await store.store('r-empty', write('src-reuse-empty', ''));
+    assert.equal(zlib.gunzipSync(fs.readFileSync(empty)).toString(), '');
   });
 
   it('removes temp files a crash left behind when it starts', () => {

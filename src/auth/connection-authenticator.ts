@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { Counter } from 'prom-client';
 
 import { RateLimitedLog } from '../common/rate-limited-log.js';
 import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js';
@@ -59,6 +60,8 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   private readonly flusher: NodeJS.Timeout;
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;
+  /** The labelled counter of each reason, looked up once. */
+  private readonly rejectedCounts = new Map<RejectReason, Counter.Internal>();
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -97,7 +100,12 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   }
 
   private reject(reason: RejectReason, message: string): AuthDecision {
-    this.metrics.rejected.inc({ reason: REJECT_LABEL[reason] });
+    let counter = this.rejectedCounts.get(reason);
+    if (counter === undefined) {
+      counter = this.metrics.rejected.labels(REJECT_LABEL[reason]);
+      this.rejectedCounts.set(reason, counter);
+    }
+    counter.inc();
     // Grouped per reason and detail (the details are a fixed set of verifier messages); bounded either way.
     this.rejections.warn(`${reason}\n${message}`, message, reason);
     return { ok: false, reason };

@@ -94,12 +94,17 @@ export class RtcstatsWsAdapter extends WsAdapter {
     // RTCSTATS_AUTH_TIMEOUT: a socket must complete its request (the upgrade and its token) in time;
     // a slow or silent one would hold a file descriptor and a slot for nothing.
     const timeoutMs = limits.config.authTimeoutMs;
+    // Shared functions, not closures per socket: this runs for every TCP connection.
+    const timedOut = (socket: TimedSocket) => {
+      metrics.limited.inc({ limit: 'auth_timeout', protocol: 'http' });
+      socket.end(httpRefusal(408, 'handshake timeout'));
+    };
+    function clearHandshakeTimer(this: TimedSocket): void {
+      clearTimeout(this[handshakeTimer]);
+    }
     const onConnection = (socket: TimedSocket) => {
-      socket[handshakeTimer] = setTimeout(() => {
-        metrics.limited.inc({ limit: 'auth_timeout', protocol: 'http' });
-        socket.end(httpRefusal(408, 'handshake timeout'));
-      }, timeoutMs);
-      socket.once('close', () => clearTimeout(socket[handshakeTimer]));
+      socket[handshakeTimer] = setTimeout(timedOut, timeoutMs, socket);
+      socket.on('close', clearHandshakeTimer);
     };
     const onRequest = (req: IncomingMessage) => clearTimeout((req.socket as TimedSocket)[handshakeTimer]);
     httpServer.on('connection', onConnection);
@@ -115,6 +120,11 @@ export class RtcstatsWsAdapter extends WsAdapter {
 
   override bindMessageHandlers(): void {
     // Frames are consumed by DumpSession listeners; the gateway declares no message handlers.
+  }
+
+  override bindClientConnect(): void {
+    // The gateway listens to the server's 'connection' event itself (afterInit): Nest's handler
+    // would add an rxjs Subject pass, a close listener and a message-handler binding per client.
   }
 
   override async dispose(): Promise<void> {

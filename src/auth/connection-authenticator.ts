@@ -27,11 +27,22 @@ export type AuthDecision =
   | { ok: true; kid: string | null; claims: RtcStatsClaims }
   | { ok: false; reason: RejectReason };
 
+const TOKEN_PREFIX = `${TOKEN_PARAM}=`;
+
 /** The rtcstats-token values of a request URL (decoded), in order. */
 export function tokenParams(url: string | undefined): string[] {
   const q = url?.indexOf('?') ?? -1;
   if (q === -1) return [];
-  return new URLSearchParams(url!.slice(q + 1)).getAll(TOKEN_PARAM);
+  const query = url!.slice(q + 1);
+  // Nothing to decode (the usual query: base64url tokens): the pairs as they are, without
+  // URLSearchParams' parse of every pair; otherwise its decoding (percent, '+' as space).
+  if (query.includes('%') || query.includes('+')) return new URLSearchParams(query).getAll(TOKEN_PARAM);
+  const tokens: string[] = [];
+  for (const pair of query.split('&')) {
+    if (pair.startsWith(TOKEN_PREFIX)) tokens.push(pair.slice(TOKEN_PREFIX.length));
+    else if (pair === TOKEN_PARAM) tokens.push('');
+  }
+  return tokens;
 }
 
 const REJECT_LABEL: Record<RejectReason, RejectLabel> = {

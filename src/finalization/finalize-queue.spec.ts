@@ -57,13 +57,25 @@ class FlakyMetadata implements MetadataStore {
   readonly rows = new Map<string, DumpRecord>();
   inserts = 0;
   constructor(public failures = 0) {}
+  /** The ids of each insertMany call. */
+  readonly groups: string[][] = [];
   async insert(record: DumpRecord): Promise<void> {
-    this.inserts++;
+    await this.insertMany([record]);
+  }
+  /** Ids the store refuses (like a row the database rejects): a group holding one fails whole. */
+  readonly refused = new Set<string>();
+  /** When set, inserts wait for it (a slow database). */
+  gate: Promise<void> | undefined;
+  async insertMany(records: readonly DumpRecord[]): Promise<void> {
+    this.inserts += records.length;
+    this.groups.push(records.map((r) => r.id));
+    await this.gate;
     if (this.failures > 0) {
       this.failures--;
       throw new Error('metadata store down');
     }
-    if (!this.rows.has(record.id)) this.rows.set(record.id, record);
+    if (records.some((r) => this.refused.has(r.id))) throw new Error('row refused');
+    for (const record of records) if (!this.rows.has(record.id)) this.rows.set(record.id, record);
   }
   async get(id: string) { const r = this.rows.get(id); return r && stored(r); }
   async find(_q: DumpQuery) { return [...this.rows.values()].map(stored); }
@@ -92,6 +104,21 @@ class FlakyStore implements DumpStore {
     this.maxActive = Math.max(this.maxActive, this.active);
     return this.inner.store(id, file).finally(() => this.active--);
   }
+}
+
+/** DumpStore double whose stores all finish at the same moment (when `open()` is called). */
+class GatedStore implements DumpStore {
+  readonly backend = 'gated';
+  private waiting: Array<() => void> = [];
+  constructor(private readonly inner: DumpStore) {}
+  ping(): Promise<void> { return this.inner.ping(); }
+  async store(id: string, file: string): Promise<string> {
+    const location = await this.inner.store(id, file);
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return location;
+  }
+  get pending(): number { return this.waiting.length; }
+  open(): void { for (const resolve of this.waiting.splice(0)) resolve(); }
 }
 
 function queue(opts: Partial<FinalizeQueueOptions> & Pick<FinalizeQueueOptions, 'dumps' | 'metadata' | 'outboxDir'>): FinalizeQueue {
@@ -198,7 +225,8 @@ describe('FinalizeQueue', () => {
     for (const job of recoveryJobs(d.work, d.outbox)) q.submit(job);
     const waited = q.submitAndWait({ id: 'left1', file: path.join(d.work, 'left1.jsonl'), sealed: false });
     // Both got as far as the (failing) insert: sealed and stored.
-    while (metadata.inserts < 2) await new Promise((r) => setTimeout(r, 5));
+    const tried = () => new Set(metadata.groups.flat());
+    while (!tried().has('left1') || !tried().has('left2')) await new Promise((r) => setTimeout(r, 5));
     assert.equal(q.stop(), 2);
     await assert.rejects(waited, /kept for recovery/);
     // Both are sealed in the outbox (stored, not recorded): the next run finishes them.
@@ -255,6 +283,61 @@ describe('FinalizeQueue', () => {
     } finally {
       await metadata.close();
     }
+  });
+
+  it('records the dumps stored in the same turn as one group; a failed group retries each record alone, none twice', async () => {
+    const d = layout();
+    const dumps = new GatedStore(new LocalDumpStore(d.dumps));
+    const metadata = new FlakyMetadata(1);
+    const q = queue({ dumps, metadata, outboxDir: d.outbox, concurrency: 5 });
+    const ids = ['g0', 'g1', 'g2', 'g3', 'g4'];
+    for (const id of ids) q.submit({ id, file: liveFile(d.work, id, 3, true), sealed: false, record: draft(id, 3), complete: true });
+    while (dumps.pending < ids.length) await new Promise((r) => setTimeout(r, 5));
+    dumps.open();
+    await q.idle();
+    assert.deepEqual([...metadata.groups[0]].sort(), ids, 'one group commit for the five');
+    assert.deepEqual(metadata.groups.slice(1).map((g) => g.length), [1, 1, 1, 1, 1], 'then each alone');
+    assert.deepEqual(metadata.groups.slice(1).flat().sort(), ids);
+    assert.deepEqual([...metadata.rows.keys()].sort(), ids);
+    assert.deepEqual(fs.readdirSync(d.work), []);
+    assert.equal(q.stats.finalized, 5);
+  });
+
+  it('a dump waiting for its record does not hold a slot: the next dump is stored meanwhile', async () => {
+    const d = layout();
+    const dumps = new FlakyStore(new LocalDumpStore(d.dumps));
+    const metadata = new FlakyMetadata();
+    let open!: () => void;
+    metadata.gate = new Promise((r) => (open = r));
+    const q = queue({ dumps, metadata, outboxDir: d.outbox, concurrency: 1 });
+    for (const id of ['w0', 'w1']) q.submit({ id, file: liveFile(d.work, id, 3, true), sealed: false, record: draft(id, 3), complete: true });
+    // Without the slot released, w1 would wait for w0's record: never stored while the gate is shut.
+    const w1 = path.join(d.dumps, 'w1.jsonl.gz');
+    for (let i = 0; i < 1000 && !fs.existsSync(w1); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['w0.jsonl.gz', 'w1.jsonl.gz']);
+    assert.deepEqual(metadata.groups, [['w0']], 'both stored while the first record waits');
+    assert.equal(dumps.maxActive, 1, 'still one store at a time');
+    open();
+    await q.idle();
+    assert.deepEqual([...metadata.rows.keys()].sort(), ['w0', 'w1']);
+  });
+
+  it('a record the database refuses does not hold back the others of its group', async () => {
+    const d = layout();
+    const dumps = new GatedStore(new LocalDumpStore(d.dumps));
+    const metadata = new FlakyMetadata();
+    metadata.refused.add('p1');
+    const q = queue({ dumps, metadata, outboxDir: d.outbox, concurrency: 3 });
+    for (const id of ['p0', 'p1', 'p2']) q.submit({ id, file: liveFile(d.work, id, 3, true), sealed: false, record: draft(id, 3), complete: true });
+    while (dumps.pending < 3) await new Promise((r) => setTimeout(r, 5));
+    dumps.open();
+    while (q.stats.finalized < 2) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual([...metadata.rows.keys()].sort(), ['p0', 'p2']);
+    assert.ok(metadata.groups.slice(1).every((g) => g.length === 1), 'retried alone');
+    assert.ok(q.stats.failedAttempts >= 2, 'the refused record is retried');
+    metadata.refused.clear();
+    await q.idle();
+    assert.deepEqual([...metadata.rows.keys()].sort(), ['p0', 'p1', 'p2']);
   });
 
   it('retries inserts while another connection holds the SQLite write lock, without stalling the event loop', async () => {

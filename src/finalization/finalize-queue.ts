@@ -45,6 +45,9 @@ export interface FinalizeObserver {
   retryScheduled(backend: string): void;
 }
 
+/** Records per group commit at most. */
+const MAX_GROUP = 256;
+
 /** The failure label of an attempt that failed outside both stores (sealing, removing the outbox file). */
 export const LOCAL_STEP_FAILURE = 'work_files';
 
@@ -68,7 +71,7 @@ export interface FinalizeQueueOptions {
 export interface FinalizeStats {
   /** Waiting for a free slot. */
   readonly queued: number;
-  /** Being sealed, stored or recorded now. */
+  /** Being sealed and stored now (at most `concurrency`), or recorded. */
   readonly running: number;
   /** Failed at least once, waiting for the next attempt. */
   readonly retrying: number;
@@ -85,6 +88,8 @@ interface Task {
   location: string | undefined;
   /** onRecorded was called (a retry of the removal must not call it again). */
   announced: boolean;
+  /** Counts against `concurrency` (until its dump is stored). */
+  holdsSlot: boolean;
   attempts: number;
   /** The backend whose call failed in the current attempt (metrics label). */
   failedBackend: string | undefined;
@@ -102,6 +107,8 @@ export class FinalizeQueue {
   private readonly tasks = new Map<string, Task>();
   private readonly waiting: Task[] = [];
   private running = 0;
+  /** Jobs holding one of the `concurrency` slots. */
+  private busy = 0;
   private retrying = 0;
   private finalized = 0;
   private failedAttempts = 0;
@@ -109,6 +116,9 @@ export class FinalizeQueue {
   private idleWaiters: Array<() => void> = [];
   private readonly retryMs: number;
   private readonly maxRetryMs: number;
+  /** Records waiting for the next group commit, and whether one is running. */
+  private readonly group: Array<{ record: DumpRecord; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private committing = false;
 
   constructor(private readonly options: FinalizeQueueOptions) {
     this.retryMs = options.retryMs ?? 1000;
@@ -175,6 +185,7 @@ export class FinalizeQueue {
       record: job.complete === true ? job.record : undefined,
       location: undefined,
       announced: false,
+      holdsSlot: false,
       failedBackend: undefined,
       attempts: 0,
       timer: undefined,
@@ -188,9 +199,11 @@ export class FinalizeQueue {
   }
 
   private pump(): void {
-    while (!this.stopped && this.running < this.options.concurrency && this.waiting.length > 0) {
+    while (!this.stopped && this.busy < this.options.concurrency && this.waiting.length > 0) {
       const task = this.waiting.shift()!;
       this.running++;
+      this.busy++;
+      task.holdsSlot = true;
       this.attempt(task).then(
         () => this.succeeded(task),
         (err: unknown) => this.failed(task, err),
@@ -250,9 +263,13 @@ export class FinalizeQueue {
       observer?.stored((performance.now() - started) / 1000);
     }
     const record: DumpRecord = { ...task.record, location: task.location };
+    // The costly part (gzip, store) is done: the slot goes to the next dump while this one waits
+    // for its group commit, so that the dumps stored meanwhile share one.
+    this.releaseSlot(task);
     const started = performance.now();
     try {
-      await this.options.metadata.insert(record);
+      // A record that failed before goes alone: a row the database refuses must not fail others.
+      await (task.attempts === 0 ? this.recordInGroup(record) : this.options.metadata.insert(record));
     } catch (err) {
       task.failedBackend = this.options.metadata.backend;
       observer?.recordFailed();
@@ -263,7 +280,9 @@ export class FinalizeQueue {
       task.announced = true;
       await this.options.onRecorded?.(record, task.file);
     }
-    await fs.promises.rm(task.file, { force: true });
+    await fs.promises.unlink(task.file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     for (const w of task.waiters.splice(0)) w.resolve(record);
     this.options.log.log(
       `Dump ${id} stored: ${record.frameCount} frames, ${record.bytes} bytes, close code ${record.closeCode}, at ${record.location}`,
@@ -289,8 +308,42 @@ export class FinalizeQueue {
     for (const w of task.waiters.splice(0)) w.reject(new Error('no complete frame to store'));
   }
 
+  /**
+   * Group commit: records that become ready in the same turn of the event loop are inserted in
+   * one transaction (one commit instead of one each). A failed group fails each of its records,
+   * which are then retried one by one.
+   */
+  private recordInGroup(record: DumpRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.group.push({ record, resolve, reject });
+      if (this.group.length === 1 && !this.committing) setImmediate(() => void this.commit());
+    });
+  }
+
+  private async commit(): Promise<void> {
+    this.committing = true;
+    while (this.group.length > 0) {
+      const batch = this.group.splice(0, MAX_GROUP);
+      try {
+        await this.options.metadata.insertMany(batch.map((p) => p.record));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.committing = false;
+  }
+
+  private releaseSlot(task: Task): void {
+    if (!task.holdsSlot) return;
+    task.holdsSlot = false;
+    this.busy--;
+    this.pump();
+  }
+
   private succeeded(task: Task): void {
     this.running--;
+    this.releaseSlot(task);
     this.finalized++;
     this.options.observer?.finalized(this.options.dumps.backend);
     this.tasks.delete(task.job.id);
@@ -300,6 +353,7 @@ export class FinalizeQueue {
 
   private failed(task: Task, err: unknown): void {
     this.running--;
+    this.releaseSlot(task);
     this.failedAttempts++;
     const backend = task.failedBackend ?? LOCAL_STEP_FAILURE;
     this.options.observer?.attemptFailed(backend);

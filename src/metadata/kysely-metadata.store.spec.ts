@@ -7,7 +7,10 @@ import { after, describe, it } from 'node:test';
 
 import Database from 'better-sqlite3';
 
+import type { Kysely } from 'kysely';
+
 import type { DumpRecord } from './metadata.store.js';
+import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 import { openSqliteMetadataStore } from './sqlite.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'metadata-store-spec-'));
@@ -33,6 +36,51 @@ describe('KyselyMetadataStore on SQLite', () => {
       const rows = await store.find({ user: 'u' });
       assert.equal(rows.length, 1);
       assert.equal(rows[0].location, '/first');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('insertMany records a group all or none, idempotent per dump id', async () => {
+    const file = path.join(root, 'group.sqlite');
+    const store = await openSqliteMetadataStore(file);
+    const other = new Database(file);
+    try {
+      await store.insert(record('m0', '/first'));
+      await store.insertMany([record('m0', '/second'), record('m1'), record('m2')]);
+      assert.deepEqual((await store.find({ user: 'u' })).map((r) => [r.id, r.location]).sort(), [['m0', '/first'], ['m1', '/a'], ['m2', '/a']]);
+      // A row the database refuses fails the whole group: nothing of it is recorded.
+      other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON "${DEFAULT_TABLE}" WHEN NEW.blob_url = '/refused' BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+      await assert.rejects(store.insertMany([record('m3'), record('m4', '/refused')]), /refused/);
+      assert.equal(await store.get('m3'), undefined);
+      await store.insertMany([record('m3')]);
+      assert.ok(await store.get('m3'));
+    } finally {
+      other.close();
+      await store.close();
+    }
+  });
+
+  it('an insert never joins a Kysely transaction in progress on the same connection', async () => {
+    const store = await openSqliteMetadataStore(path.join(root, 'lock.sqlite'));
+    try {
+      const db = (store as unknown as { db: Kysely<Schema> }).db;
+      let begun!: () => void;
+      const inside = new Promise<void>((r) => (begun = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const rolledBack = db.transaction().execute(async (tx) => {
+        await tx.selectFrom(DEFAULT_TABLE as 'metadata').select('id').execute();
+        begun();
+        await gate;
+        throw new Error('rolled back');
+      });
+      await inside;
+      const inserted = store.insert(record('outside'));
+      release();
+      await assert.rejects(rolledBack, /rolled back/);
+      await inserted;
+      assert.ok(await store.get('outside'), 'the record survives the other transaction\'s rollback');
     } finally {
       await store.close();
     }

@@ -10,7 +10,7 @@ function millis(v: Date | string | null): number {
   return v instanceof Date ? v.getTime() : Date.parse(v);
 }
 
-function toRow(r: DumpRecord, hostIdentifier: string | null): Insertable<MetadataTable> {
+export function toRow(r: DumpRecord, hostIdentifier: string | null): Insertable<MetadataTable> {
   return {
     dump_id: r.id,
     session_start: iso(r.startTime),
@@ -74,6 +74,9 @@ function timestamp(v: unknown): string | null {
   return Number.isFinite(ms) ? iso(ms) : null;
 }
 
+/** Rows per INSERT statement of a group commit. */
+const INSERT_CHUNK = 500;
+
 export interface KyselyMetadataStoreOptions {
   /** The configured table name (RTCSTATS_DATABASE_TABLE). */
   table: string;
@@ -86,13 +89,13 @@ export interface KyselyMetadataStoreOptions {
 /** Metadata records through Kysely, so SQLite and PostgreSQL share one implementation. */
 export class KyselyMetadataStore implements MetadataStore {
   // Kysely's types know the table as `metadata`; the SQL names the configured table.
-  private readonly table: 'metadata';
+  protected readonly table: 'metadata';
   private readonly analysisTable: 'rtcstats_analysis';
   private readonly observationsTable: 'rtcstats_observations';
-  private readonly hostIdentifier: string | null;
+  protected readonly hostIdentifier: string | null;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    protected readonly db: Kysely<Database>,
     options: KyselyMetadataStoreOptions,
   ) {
     this.table = options.table as 'metadata';
@@ -117,11 +120,26 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   async insert(record: DumpRecord): Promise<void> {
-    await this.db
-      .insertInto(this.table)
-      .values(toRow(record, this.hostIdentifier))
-      .onConflict((oc) => oc.column('dump_id').doNothing())
-      .execute();
+    await this.insertMany([record]);
+  }
+
+  async insertMany(records: readonly DumpRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // One statement (atomic) per chunk, the chunks in one transaction; a chunk stays far below
+    // PostgreSQL's 65535 bound parameters (21 columns per row).
+    const insert = (db: Kysely<Database>, chunk: readonly DumpRecord[]) =>
+      db
+        .insertInto(this.table)
+        .values(chunk.map((r) => toRow(r, this.hostIdentifier)))
+        .onConflict((oc) => oc.column('dump_id').doNothing())
+        .execute();
+    if (records.length <= INSERT_CHUNK) {
+      await insert(this.db, records);
+      return;
+    }
+    await this.db.transaction().execute(async (tx) => {
+      for (let i = 0; i < records.length; i += INSERT_CHUNK) await insert(tx, records.slice(i, i + INSERT_CHUNK));
+    });
   }
 
   async get(id: string): Promise<StoredDumpRecord | undefined> {

@@ -53,6 +53,11 @@ export interface AnalysisResult {
 export interface MetadataStore {
   /** Idempotent on the dump id: inserting the same dump id again changes nothing. */
   insert(record: DumpRecord): Promise<void>;
+  /**
+   * Group commit: the records in one transaction, all or none. Idempotent per dump id like insert
+   * (ids already recorded are skipped, the others inserted).
+   */
+  insertMany(records: readonly DumpRecord[]): Promise<void>;
   get(id: string): Promise<StoredDumpRecord | undefined>;
   find(query: DumpQuery, limit?: number): Promise<StoredDumpRecord[]>;
   /** Sets the dump's `rtcstats_embed_url` and stores `data` in rtcstats_analysis/observations. */

@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
-import { KyselyMetadataStore, type KyselyMetadataStoreOptions } from './kysely-metadata.store.js';
+import { KyselyMetadataStore, type KyselyMetadataStoreOptions, toRow } from './kysely-metadata.store.js';
+import type { DumpRecord } from './metadata.store.js';
 import { migrateToLatest } from './migrations.js';
 import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 
@@ -40,5 +41,60 @@ export async function openSqliteMetadataStore(
     await db.destroy();
     throw err;
   }
-  return new KyselyMetadataStore(db, { ...options, backend: 'sqlite' });
+  return new SqliteMetadataStore(db, sqlite, { ...options, backend: 'sqlite' });
 }
+
+/**
+ * Inserts through one prepared statement in a better-sqlite3 transaction: Kysely compiles the
+ * query and SQLite prepares it again for every insert (measured: about 260 us per record against
+ * 30 us per record in a group of ten, on one core). The SQL is Kysely's own, compiled once.
+ * A locked database fails the insert with SQLITE_BUSY after the busy timeout, as through Kysely.
+ */
+class SqliteMetadataStore extends KyselyMetadataStore {
+  private readonly insertRows: (records: readonly DumpRecord[]) => void;
+
+  constructor(db: Kysely<Schema>, sqlite: Database.Database, options: KyselyMetadataStoreOptions) {
+    super(db, options);
+    const sample = toRow(SAMPLE, null);
+    const columns = Object.keys(sample) as (keyof typeof sample)[];
+    const { sql } = db
+      .insertInto(this.table)
+      .values(sample)
+      .onConflict((oc) => oc.column('dump_id').doNothing())
+      .compile();
+    const statement = sqlite.prepare(sql);
+    this.insertRows = sqlite.transaction((records: readonly DumpRecord[]) => {
+      for (const r of records) {
+        const row = toRow(r, this.hostIdentifier);
+        statement.run(columns.map((c) => row[c] ?? null));
+      }
+    });
+  }
+
+  override async insertMany(records: readonly DumpRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // Through Kysely's connection lock: run while one of its transactions is open (an analysis
+    // result being recorded), the statement would join that transaction and share its fate.
+    await this.db.connection().execute(async () => this.insertRows(records));
+  }
+}
+
+/** Any record: only the column order of its row is used. */
+const SAMPLE: DumpRecord = {
+  id: '',
+  startTime: 0,
+  endTime: 0,
+  closeCode: 0,
+  frameCount: 0,
+  bytes: 0,
+  location: '',
+  user: null,
+  session: null,
+  conference: null,
+  kid: null,
+  origin: null,
+  userAgent: null,
+  clientProtocol: null,
+  path: '',
+  remoteAddress: null,
+};

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +22,22 @@ describe('LocalDumpStore', () => {
     assert.equal(a, b);
     assert.deepEqual(fs.readdirSync(dir), ['id1.jsonl.gz']);
     assert.equal(zlib.gunzipSync(fs.readFileSync(a)).toString(), 'RTCStatsDump\n{}\n[1]\n');
+  });
+
+  it('stores dumps of every size byte for byte: inline (small), one thread-pool gzip (up to 1 MiB), streamed (larger)', async () => {
+    const dir = path.join(root, 'sizes');
+    const store = new LocalDumpStore(dir);
+    const line = (i: number) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234},"id":"${crypto.randomBytes(8).toString('hex')}"},1000]\n`;
+    for (const size of [0, 100, 64 * 1024, 64 * 1024 + 1, 700_000, 1024 * 1024, 1024 * 1024 + 1, 3_000_000]) {
+      let text = '';
+      for (let i = 0; text.length < size; i++) text += line(i);
+      const bytes = Buffer.from(text).subarray(0, size);
+      const src = path.join(root, `src-${size}`);
+      fs.writeFileSync(src, bytes);
+      const stored = await store.store(`size-${size}`, src);
+      assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(bytes), `${size} bytes`);
+    }
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
   });
 
   it('leaves no .partial when the directory becomes unwritable, and works again once it is back', async () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { Counter } from 'prom-client';
 
 import { RateLimitedLog } from '../common/rate-limited-log.js';
 import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js';
@@ -20,18 +21,28 @@ import {
 } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
-import { PerKeyJwt } from './per-key-jwt.js';
 import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
 
 export type AuthDecision =
   | { ok: true; kid: string | null; claims: RtcStatsClaims }
   | { ok: false; reason: RejectReason };
 
+const TOKEN_PREFIX = `${TOKEN_PARAM}=`;
+
 /** The rtcstats-token values of a request URL (decoded), in order. */
 export function tokenParams(url: string | undefined): string[] {
   const q = url?.indexOf('?') ?? -1;
   if (q === -1) return [];
-  return new URLSearchParams(url!.slice(q + 1)).getAll(TOKEN_PARAM);
+  const query = url!.slice(q + 1);
+  // Nothing to decode (the usual query: base64url tokens): the pairs as they are, without
+  // URLSearchParams' parse of every pair; otherwise its decoding (percent, '+' as space).
+  if (query.includes('%') || query.includes('+')) return new URLSearchParams(query).getAll(TOKEN_PARAM);
+  const tokens: string[] = [];
+  for (const pair of query.split('&')) {
+    if (pair.startsWith(TOKEN_PREFIX)) tokens.push(pair.slice(TOKEN_PREFIX.length));
+    else if (pair === TOKEN_PARAM) tokens.push('');
+  }
+  return tokens;
 }
 
 const REJECT_LABEL: Record<RejectReason, RejectLabel> = {
@@ -59,12 +70,13 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   private readonly flusher: NodeJS.Timeout;
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;
+  /** The labelled counter of each reason, looked up once. */
+  private readonly rejectedCounts = new Map<RejectReason, Counter.Internal>();
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     keyring: KeyringService,
     private readonly usage: KeyUsage,
-    jwt: PerKeyJwt,
     private readonly metrics: MetricsService,
     @Inject(CLOCK) clock: Clock,
   ) {
@@ -88,7 +100,7 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
     ]);
     this.required = config.auth === 'required';
     const { clockToleranceSec, maxLifetimeSec, issuer, audience } = config.jwt;
-    this.verifier = new TokenVerifier(() => keyring.get(), { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
+    this.verifier = new TokenVerifier(() => keyring.get(), { clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
   }
 
   onModuleDestroy(): void {
@@ -97,7 +109,12 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   }
 
   private reject(reason: RejectReason, message: string): AuthDecision {
-    this.metrics.rejected.inc({ reason: REJECT_LABEL[reason] });
+    let counter = this.rejectedCounts.get(reason);
+    if (counter === undefined) {
+      counter = this.metrics.rejected.labels(REJECT_LABEL[reason]);
+      this.rejectedCounts.set(reason, counter);
+    }
+    counter.inc();
     // Grouped per reason and detail (the details are a fixed set of verifier messages); bounded either way.
     this.rejections.warn(`${reason}\n${message}`, message, reason);
     return { ok: false, reason };

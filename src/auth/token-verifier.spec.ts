@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { PerKeyJwt } from './per-key-jwt.js';
+import jwt from 'jsonwebtoken';
+
 import { buildKeyring, keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
@@ -9,7 +10,7 @@ import { TokenVerifier, type VerifyResult } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
-const options = { jwt: new PerKeyJwt(), clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
 /** Why a token was refused, in detail ('accepted' if it was not), so every refusal is checked for its reason. */
 const detail = (r: VerifyResult): string => (r.ok ? 'accepted' : r.error.message);
 
@@ -109,6 +110,53 @@ describe('TokenVerifier', () => {
     assert.deepEqual(!noKid.ok && noKid.reason, 'invalid signature');
   });
 
+  it("makes jsonwebtoken's checks (signature, nbf, exp, audience, issuer) with its names and messages", () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const t0 = now / 1000;
+    const single = keyringFromSecrets(TEST_SECRET, [], undefined);
+    const strict = new TokenVerifier(() => single, { ...options, issuer: 'app', audience: 'rtcstats' }, () => now);
+    const base = { iss: 'app', aud: 'rtcstats', iat: t0, exp: t0 + 600 };
+    const good = forge({ alg: 'HS256' }, base);
+    const [h, p, sig] = good.split('.');
+    const last = sig[sig.length - 1];
+    const tokens = [
+      good,
+      forge({ alg: 'HS256' }, base, OTHER_SECRET),
+      `${h}.${p}.`,
+      `${h}.${p}.${sig}=`,
+      `${h}.${p}.${sig.slice(0, -1)}+`,
+      // Same bytes, non-canonical last character: jsonwebtoken compares the text, so must this.
+      `${h}.${p}.${sig.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) ^ 1)}`,
+      `${h}.${forge({ alg: 'HS256' }, { ...base, iss: 'other' }).split('.')[1]}.${sig}`,
+      ...[
+        { nbf: t0 + TOLERANCE_SEC - 1 },
+        { nbf: t0 + TOLERANCE_SEC + 1 },
+        { nbf: 'soon' },
+        { nbf: null },
+        { exp: t0 - TOLERANCE_SEC + 1 },
+        { exp: t0 - TOLERANCE_SEC },
+        { exp: '1' },
+        { exp: null },
+        { aud: ['x', 'rtcstats'] },
+        { aud: ['x'] },
+        { aud: undefined },
+        { iss: 'other' },
+        { iss: undefined },
+      ].map((change) => forge({ alg: 'HS256', typ: 'JWT' }, { ...base, ...change })),
+    ];
+    for (const token of tokens) {
+      const ours = strict.verify(token);
+      let theirs: { name: string; message: string } | undefined;
+      try {
+        jwt.verify(token, TEST_SECRET, { algorithms: ['HS256'], clockTolerance: TOLERANCE_SEC, clockTimestamp: t0, issuer: 'app', audience: 'rtcstats' });
+      } catch (err) {
+        theirs = { name: (err as Error).name, message: (err as Error).message };
+      }
+      if (theirs === undefined) assert.ok(ours.ok, `${token}: accepted by jsonwebtoken`);
+      else assert.deepEqual(!ours.ok && ours.error, theirs, token);
+    }
+  });
+
   it('rejects everything when no keyring is loaded', () => {
     const none = new TokenVerifier(() => undefined, options);
     assert.equal(detail(none.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp: Date.now() / 1000 + 60 }))), 'no verifying key configured');
@@ -122,5 +170,13 @@ describe('tokenParams', () => {
     assert.deepEqual(tokenParams('/x?rtcstats-token='), ['']);
     assert.deepEqual(tokenParams('/x?rtcstats-token=a&rtcstats-token=b'), ['a', 'b']);
     assert.deepEqual(tokenParams('/x?rtcstats%2Dtoken=a%2Eb'), ['a.b']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token'), ['']);
+    assert.deepEqual(tokenParams('/x?a=b&rtcstats-token=t.u.v&&rtcstats-tokens=x&x=rtcstats-token=y'), ['t.u.v']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token=a+b'), ['a b']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token=a=b'), ['a=b']);
+    // The same answers as URLSearchParams, with or without anything to decode.
+    for (const q of ['rtcstats-token=a&rtcstats-token=', '&&rtcstats-token=x.y.z&', 'rtcstats-token=%41&rtcstats-token=b', 'Rtcstats-token=a']) {
+      assert.deepEqual(tokenParams(`/p?${q}`), new URLSearchParams(q).getAll('rtcstats-token'), q);
+    }
   });
 });

@@ -105,8 +105,7 @@ const median = (xs) => {
 async function verifierOf(root) {
   const { TokenVerifier } = await import(path.join(root, 'dist/src/auth/token-verifier.js'));
   const { keyringFromSecrets } = await import(path.join(root, 'dist/src/keyring/keyring.js'));
-  // Builds whose TokenVerifier verified through PerKeyJwt need the jwt option; the others (before
-  // PerKeyJwt, or checking HS256 themselves) ignore it.
+  // A build from before PerKeyJwt ignores the jwt option (it called jsonwebtoken itself).
   const perKeyJwt = fs.existsSync(path.join(root, 'dist/src/auth/per-key-jwt.js'))
     ? new (await import(path.join(root, 'dist/src/auth/per-key-jwt.js'))).PerKeyJwt()
     : undefined;

@@ -21,6 +21,7 @@ import {
 } from '../common/protocol.constants.js';
 import { KeyringService } from '../keyring/keyring.service.js';
 import { KeyUsage } from './key-usage.js';
+import { PerKeyJwt } from './per-key-jwt.js';
 import { type RtcStatsClaims, TokenVerifier } from './token-verifier.js';
 
 export type AuthDecision =
@@ -77,6 +78,7 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
     @Inject(APP_CONFIG) config: AppConfig,
     keyring: KeyringService,
     private readonly usage: KeyUsage,
+    jwt: PerKeyJwt,
     private readonly metrics: MetricsService,
     @Inject(CLOCK) clock: Clock,
   ) {
@@ -100,7 +102,7 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
     ]);
     this.required = config.auth === 'required';
     const { clockToleranceSec, maxLifetimeSec, issuer, audience } = config.jwt;
-    this.verifier = new TokenVerifier(() => keyring.get(), { clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
+    this.verifier = new TokenVerifier(() => keyring.get(), { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience }, clock);
   }
 
   onModuleDestroy(): void {

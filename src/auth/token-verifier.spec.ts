@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import jwt from 'jsonwebtoken';
-
+import { PerKeyJwt } from './per-key-jwt.js';
 import { buildKeyring, keyringFromSecrets } from '../keyring/keyring.js';
 import { OTHER_SECRET, TEST_SECRET } from '../../test/helpers.js';
 import { ACCEPTED, CURRENT_KID, expectedReason, forge, NEXT_SECRET, REJECTED, TOLERANCE_SEC } from '../../test/token-cases.js';
@@ -10,7 +9,7 @@ import { TokenVerifier, type VerifyResult } from './token-verifier.js';
 import { tokenParams } from './connection-authenticator.js';
 
 const keyring = keyringFromSecrets(TEST_SECRET, [OTHER_SECRET], NEXT_SECRET);
-const options = { clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
+const options = { jwt: new PerKeyJwt(), clockToleranceSec: TOLERANCE_SEC, maxLifetimeSec: 24 * 3600 };
 /** Why a token was refused, in detail ('accepted' if it was not), so every refusal is checked for its reason. */
 const detail = (r: VerifyResult): string => (r.ok ? 'accepted' : r.error.message);
 
@@ -108,53 +107,6 @@ describe('TokenVerifier', () => {
     // Without a kid a revoked key is simply not tried (no fallback reveals which key signed).
     const noKid = v.verify(forge({ alg: 'HS256' }, { exp }, OTHER_SECRET));
     assert.deepEqual(!noKid.ok && noKid.reason, 'invalid signature');
-  });
-
-  it("makes jsonwebtoken's checks (signature, nbf, exp, audience, issuer) with its names and messages", () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    const t0 = now / 1000;
-    const single = keyringFromSecrets(TEST_SECRET, [], undefined);
-    const strict = new TokenVerifier(() => single, { ...options, issuer: 'app', audience: 'rtcstats' }, () => now);
-    const base = { iss: 'app', aud: 'rtcstats', iat: t0, exp: t0 + 600 };
-    const good = forge({ alg: 'HS256' }, base);
-    const [h, p, sig] = good.split('.');
-    const last = sig[sig.length - 1];
-    const tokens = [
-      good,
-      forge({ alg: 'HS256' }, base, OTHER_SECRET),
-      `${h}.${p}.`,
-      `${h}.${p}.${sig}=`,
-      `${h}.${p}.${sig.slice(0, -1)}+`,
-      // Same bytes, non-canonical last character: jsonwebtoken compares the text, so must this.
-      `${h}.${p}.${sig.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) ^ 1)}`,
-      `${h}.${forge({ alg: 'HS256' }, { ...base, iss: 'other' }).split('.')[1]}.${sig}`,
-      ...[
-        { nbf: t0 + TOLERANCE_SEC - 1 },
-        { nbf: t0 + TOLERANCE_SEC + 1 },
-        { nbf: 'soon' },
-        { nbf: null },
-        { exp: t0 - TOLERANCE_SEC + 1 },
-        { exp: t0 - TOLERANCE_SEC },
-        { exp: '1' },
-        { exp: null },
-        { aud: ['x', 'rtcstats'] },
-        { aud: ['x'] },
-        { aud: undefined },
-        { iss: 'other' },
-        { iss: undefined },
-      ].map((change) => forge({ alg: 'HS256', typ: 'JWT' }, { ...base, ...change })),
-    ];
-    for (const token of tokens) {
-      const ours = strict.verify(token);
-      let theirs: { name: string; message: string } | undefined;
-      try {
-        jwt.verify(token, TEST_SECRET, { algorithms: ['HS256'], clockTolerance: TOLERANCE_SEC, clockTimestamp: t0, issuer: 'app', audience: 'rtcstats' });
-      } catch (err) {
-        theirs = { name: (err as Error).name, message: (err as Error).message };
-      }
-      if (theirs === undefined) assert.ok(ours.ok, `${token}: accepted by jsonwebtoken`);
-      else assert.deepEqual(!ours.ok && ours.error, theirs, token);
-    }
   });
 
   it('rejects everything when no keyring is loaded', () => {

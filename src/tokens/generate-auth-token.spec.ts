@@ -3,13 +3,14 @@ import { describe, it } from 'node:test';
 
 import jwt from 'jsonwebtoken';
 
+import { PerKeyJwt } from '../auth/per-key-jwt.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { deriveKid, keyringFromSecrets } from '../keyring/keyring.js';
 import { generateAuthToken } from '../index.js';
 
 const SECRET = 'app-backend-secret-0123456789-abcdefghij';
 const keyring = keyringFromSecrets(SECRET, [], undefined);
-const verifier = new TokenVerifier(() => keyring, { clockToleranceSec: 30, maxLifetimeSec: 24 * 3600 });
+const verifier = new TokenVerifier(() => keyring, { jwt: new PerKeyJwt(), clockToleranceSec: 30, maxLifetimeSec: 24 * 3600 });
 
 describe('generateAuthToken (public API, for backends that sign in-process)', () => {
   it('makes a token the collector verifies, with exactly {rtcStats, iat, exp}', () => {
@@ -45,7 +46,7 @@ describe('generateAuthToken (public API, for backends that sign in-process)', ()
   it('is rejected by a collector with another secret', () => {
     const other = keyringFromSecrets('other-secret-0123456789-abcdefghijklmnop', [], undefined);
     const token = generateAuthToken({ user: 'u' }, SECRET, 600);
-    const result = new TokenVerifier(() => other, { clockToleranceSec: 30, maxLifetimeSec: 86400 }).verify(token);
+    const result = new TokenVerifier(() => other, { jwt: new PerKeyJwt(), clockToleranceSec: 30, maxLifetimeSec: 86400 }).verify(token);
     assert.equal(!result.ok && result.error.message, 'invalid signature');
   });
 });

@@ -67,7 +67,7 @@ describe('TokensService', () => {
     const second = service.create({});
     assert.equal(second.kid, 'B');
     assert.equal(jwt.decode(second.token, { complete: true })!.header.kid, 'B');
-    const verifier = new TokenVerifier(() => promoted, { clockToleranceSec: 30, maxLifetimeSec: 86400 }, () => NOW);
+    const verifier = new TokenVerifier(() => promoted, { jwt: new PerKeyJwt(), clockToleranceSec: 30, maxLifetimeSec: 86400 }, () => NOW);
     assert.equal(verifier.verify(first.token).ok, true, 'the old token still verifies with the previous key');
     assert.equal(verifier.verify(second.token).ok, true);
   });

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type { Counter } from 'prom-client';
 
 import { RateLimitedLog } from '../common/rate-limited-log.js';
 import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js';
@@ -27,11 +28,22 @@ export type AuthDecision =
   | { ok: true; kid: string | null; claims: RtcStatsClaims }
   | { ok: false; reason: RejectReason };
 
+const TOKEN_PREFIX = `${TOKEN_PARAM}=`;
+
 /** The rtcstats-token values of a request URL (decoded), in order. */
 export function tokenParams(url: string | undefined): string[] {
   const q = url?.indexOf('?') ?? -1;
   if (q === -1) return [];
-  return new URLSearchParams(url!.slice(q + 1)).getAll(TOKEN_PARAM);
+  const query = url!.slice(q + 1);
+  // Nothing to decode (the usual query: base64url tokens): the pairs as they are, without
+  // URLSearchParams' parse of every pair; otherwise its decoding (percent, '+' as space).
+  if (query.includes('%') || query.includes('+')) return new URLSearchParams(query).getAll(TOKEN_PARAM);
+  const tokens: string[] = [];
+  for (const pair of query.split('&')) {
+    if (pair.startsWith(TOKEN_PREFIX)) tokens.push(pair.slice(TOKEN_PREFIX.length));
+    else if (pair === TOKEN_PARAM) tokens.push('');
+  }
+  return tokens;
 }
 
 const REJECT_LABEL: Record<RejectReason, RejectLabel> = {
@@ -59,6 +71,8 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   private readonly flusher: NodeJS.Timeout;
   private readonly verifier: TokenVerifier;
   private readonly required: boolean;
+  /** The labelled counter of each reason, looked up once. */
+  private readonly rejectedCounts = new Map<RejectReason, Counter.Internal>();
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -97,7 +111,12 @@ export class ConnectionAuthenticator implements OnModuleDestroy {
   }
 
   private reject(reason: RejectReason, message: string): AuthDecision {
-    this.metrics.rejected.inc({ reason: REJECT_LABEL[reason] });
+    let counter = this.rejectedCounts.get(reason);
+    if (counter === undefined) {
+      counter = this.metrics.rejected.labels(REJECT_LABEL[reason]);
+      this.rejectedCounts.set(reason, counter);
+    }
+    counter.inc();
     // Grouped per reason and detail (the details are a fixed set of verifier messages); bounded either way.
     this.rejections.warn(`${reason}\n${message}`, message, reason);
     return { ok: false, reason };

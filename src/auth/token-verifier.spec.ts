@@ -122,5 +122,13 @@ describe('tokenParams', () => {
     assert.deepEqual(tokenParams('/x?rtcstats-token='), ['']);
     assert.deepEqual(tokenParams('/x?rtcstats-token=a&rtcstats-token=b'), ['a', 'b']);
     assert.deepEqual(tokenParams('/x?rtcstats%2Dtoken=a%2Eb'), ['a.b']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token'), ['']);
+    assert.deepEqual(tokenParams('/x?a=b&rtcstats-token=t.u.v&&rtcstats-tokens=x&x=rtcstats-token=y'), ['t.u.v']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token=a+b'), ['a b']);
+    assert.deepEqual(tokenParams('/x?rtcstats-token=a=b'), ['a=b']);
+    // The same answers as URLSearchParams, with or without anything to decode.
+    for (const q of ['rtcstats-token=a&rtcstats-token=', '&&rtcstats-token=x.y.z&', 'rtcstats-token=%41&rtcstats-token=b', 'Rtcstats-token=a']) {
+      assert.deepEqual(tokenParams(`/p?${q}`), new URLSearchParams(q).getAll('rtcstats-token'), q);
+    }
   });
 });

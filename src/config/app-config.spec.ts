@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { describe, it } from 'node:test';
 
-import { ConfigError, parseConfig, parseDurationSeconds } from './app-config.js';
+import { ConfigError, logLevelEnabled, parseConfig, parseDurationSeconds } from './app-config.js';
 
 const env = (values: Record<string, string>) => (name: string) => values[name];
 
@@ -196,6 +196,17 @@ describe('parseConfig: production storage', () => {
       );
     });
   }
+});
+
+describe('logLevelEnabled', () => {
+  it('orders the levels error < warn < log < debug < verbose', () => {
+    assert.equal(logLevelEnabled('warn', 'log'), false);
+    assert.equal(logLevelEnabled('warn', 'warn'), true);
+    assert.equal(logLevelEnabled('warn', 'error'), true);
+    assert.equal(logLevelEnabled('log', 'log'), true);
+    assert.equal(logLevelEnabled('log', 'debug'), false);
+    assert.equal(logLevelEnabled('verbose', 'debug'), true);
+  });
 });
 
 describe('parseDurationSeconds', () => {

@@ -16,6 +16,14 @@ export class ConfigError extends Error {
 export type AuthMode = 'required' | 'disabled';
 export type DatabaseSslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+const LOG_LEVEL_ORDER: readonly LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
+
+/** Whether lines at `level` are written under RTCSTATS_LOG_LEVEL `configured` (hot paths skip building the others). */
+export function logLevelEnabled(configured: LogLevel, level: LogLevel): boolean {
+  return LOG_LEVEL_ORDER.indexOf(level) <= LOG_LEVEL_ORDER.indexOf(configured);
+}
+
 export type LogFormat = 'json' | 'pretty';
 
 /** Typed, validated configuration. Built once at boot; nothing else reads process.env. */

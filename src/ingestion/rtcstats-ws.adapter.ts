@@ -1,4 +1,5 @@
 import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import type { INestApplicationContext } from '@nestjs/common';
@@ -9,6 +10,7 @@ import { PREFERRED_SUBPROTOCOL, SUBPROTOCOL_PATTERN } from '../common/protocol.c
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { selectJitsiSubprotocol } from '../jitsi/jitsi-protocol.js';
+import { HandshakeDeadlines } from '../limits/handshake-deadlines.js';
 import { LimitsService } from '../limits/limits.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 
@@ -22,8 +24,6 @@ export function httpRefusal(status: number, text: string): string {
   );
 }
 
-const handshakeTimer = Symbol('handshakeTimer');
-type TimedSocket = Duplex & { [handshakeTimer]?: NodeJS.Timeout };
 
 /**
  * Picks the subprotocol to echo: rtcstats#5.0 if offered, else the first rtcstats#N.M, else a
@@ -49,7 +49,13 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
  */
 export class RtcstatsWsAdapter extends WsAdapter {
   private upgrade:
-    | { server: http.Server; listener: UpgradeListener; onConnection: (s: TimedSocket) => void; onRequest: (r: IncomingMessage) => void }
+    | {
+        server: http.Server;
+        listener: UpgradeListener;
+        onConnection: (s: Socket) => void;
+        onRequest: (r: IncomingMessage) => void;
+        sweeper: NodeJS.Timeout;
+      }
     | undefined;
 
   constructor(private readonly app: INestApplicationContext) {
@@ -74,7 +80,7 @@ export class RtcstatsWsAdapter extends WsAdapter {
     const limits = this.app.get(LimitsService);
     const metrics = this.app.get(MetricsService);
     const listener: UpgradeListener = (req, socket, head) => {
-      clearTimeout((socket as TimedSocket)[handshakeTimer]);
+      deadlines.done(socket as Socket);
       // Refused before the upgrade (draining, disk low, connection limits), so the client sees an
       // HTTP status it can act on (retry elsewhere, back off) and costs no WebSocket.
       const admitted = limits.admit(req);
@@ -93,18 +99,17 @@ export class RtcstatsWsAdapter extends WsAdapter {
     httpServer.on('upgrade', listener);
     // RTCSTATS_AUTH_TIMEOUT: a socket must complete its request (the upgrade and its token) in time;
     // a slow or silent one would hold a file descriptor and a slot for nothing.
-    const timeoutMs = limits.config.authTimeoutMs;
-    const onConnection = (socket: TimedSocket) => {
-      socket[handshakeTimer] = setTimeout(() => {
-        metrics.limited.inc({ limit: 'auth_timeout', protocol: 'http' });
-        socket.end(httpRefusal(408, 'handshake timeout'));
-      }, timeoutMs);
-      socket.once('close', () => clearTimeout(socket[handshakeTimer]));
-    };
-    const onRequest = (req: IncomingMessage) => clearTimeout((req.socket as TimedSocket)[handshakeTimer]);
+    const deadlines = new HandshakeDeadlines<Socket>(limits.config.authTimeoutMs, (socket) => {
+      metrics.limited.inc({ limit: 'auth_timeout', protocol: 'http' });
+      socket.end(httpRefusal(408, 'handshake timeout'));
+    });
+    const sweeper = setInterval(() => deadlines.sweep(), deadlines.sweepIntervalMs);
+    sweeper.unref();
+    const onConnection = (socket: Socket) => deadlines.add(socket);
+    const onRequest = (req: IncomingMessage) => deadlines.done(req.socket);
     httpServer.on('connection', onConnection);
     httpServer.on('request', onRequest);
-    this.upgrade = { server: httpServer, listener, onConnection, onRequest };
+    this.upgrade = { server: httpServer, listener, onConnection, onRequest, sweeper };
     return httpServer;
   }
 
@@ -117,10 +122,16 @@ export class RtcstatsWsAdapter extends WsAdapter {
     // Frames are consumed by DumpSession listeners; the gateway declares no message handlers.
   }
 
+  override bindClientConnect(): void {
+    // The gateway listens to the server's 'connection' event itself (afterInit): Nest's handler
+    // would add an rxjs Subject pass, a close listener and a message-handler binding per client.
+  }
+
   override async dispose(): Promise<void> {
     this.upgrade?.server.off('upgrade', this.upgrade.listener);
     this.upgrade?.server.off('connection', this.upgrade.onConnection);
     this.upgrade?.server.off('request', this.upgrade.onRequest);
+    clearInterval(this.upgrade?.sweeper);
     this.upgrade = undefined;
     await super.dispose();
   }

@@ -3,14 +3,15 @@ import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 
 import { type BeforeApplicationShutdown, Inject, Logger } from '@nestjs/common';
-import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
-import type { WebSocket } from 'ws';
+import { type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Counter } from 'prom-client';
+import type { WebSocket, WebSocketServer } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
 import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
-import type { AppConfig } from '../config/app-config.js';
+import { type AppConfig, logLevelEnabled } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { FinalizationService } from '../finalization/finalization.service.js';
 import { JitsiIngestion } from '../jitsi/jitsi-ingestion.service.js';
@@ -23,7 +24,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { obfuscateAddress } from '../obfuscation/ip-address.js';
 import { obfuscateFrame } from '../obfuscation/frame-obfuscator.js';
 import { connectionInfo } from './connection-info.js';
-import { DumpSession, type FrameTransform } from './dump-session.js';
+import { DumpSession, type FrameTransform, type SessionResult } from './dump-session.js';
 import { sessionJob } from './session-job.js';
 
 const WRITE_BUFFER_BYTES = 256 * 1024;
@@ -48,7 +49,7 @@ export function limitSetting(breach: keyof typeof LIMIT_LABEL): string {
 }
 
 @WebSocketGateway()
-export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown {
+export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown {
   private readonly logger = new Logger('Ingestion');
   private readonly sessions = new Set<DumpSession>();
   /** Sessions ended but not yet handed to the queue (their file is being closed). */
@@ -56,6 +57,9 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
   private readonly workDir: string;
   private readonly proxies: TrustedProxies;
   private readonly transform: FrameTransform | null;
+  /** Whether the per-connection "accepted" line is logged at all (RTCSTATS_LOG_LEVEL log or finer). */
+  private readonly logAccepted: boolean;
+  private readonly acceptedCount: Counter.Internal;
   private heartbeat: NodeJS.Timeout | undefined;
   private limitTicker: NodeJS.Timeout | undefined;
   /** Frames and bytes of sessions that have ended (live ones are summed at scrape time). */
@@ -86,10 +90,18 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.workDir = finalization.workDir;
     this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;
+    this.logAccepted = logLevelEnabled(config.logLevel, 'log');
+    this.acceptedCount = metrics.accepted.labels('rtcstats');
     makeDataDir(this.workDir);
   }
 
-  afterInit(): void {
+  /**
+   * Connections come straight from the server's 'connection' event, not through Nest's
+   * per-connection pipeline (an rxjs Subject, a close listener and a message-handler binding per
+   * client, for a gateway that has no message handlers): the adapter's bindClientConnect is a no-op.
+   */
+  afterInit(server: WebSocketServer): void {
+    server.on('connection', (ws: WebSocket, request: IncomingMessage) => this.accept(ws, request));
     this.heartbeat = setInterval(() => {
       for (const s of this.sessions) s.heartbeat();
     }, this.config.pingIntervalMs);
@@ -101,7 +113,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     this.limitTicker.unref();
   }
 
-  handleConnection(ws: WebSocket, request: IncomingMessage): void {
+  private accept(ws: WebSocket, request: IncomingMessage): void {
     // Hold frames that arrive with the upgrade until the auth decision is made.
     ws.pause();
     // Named by the connection once it has one, so the line carries its dumpId (or a Jitsi socket's connectionId).
@@ -130,7 +142,7 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
     const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
     const now = Date.now();
     const session = new DumpSession(info, ws, {
-      file: path.join(this.workDir, `${id}.jsonl`),
+      file: `${this.workDir}${path.sep}${id}.jsonl`,
       transform: this.transform,
       writeBufferBytes: WRITE_BUFFER_BYTES,
       now: Date.now,
@@ -140,27 +152,33 @@ export class RtcstatsGateway implements OnGatewayInit, OnGatewayConnection, Befo
         this.logger.warn(`Connection ${id} closed: ${breach} (${limitSetting(breach)}); the dump is kept`);
       },
     });
-    this.metrics.accepted.inc({ protocol: 'rtcstats' });
+    this.acceptedCount.inc();
     this.sessions.add(session);
-    const ended = session.done
-      .then((result) => {
-        this.endedFrames += result.frameCount;
-        this.endedBytes += result.bytes;
-        this.metrics.sessionEnded(result.bytes, result.endTime - result.info.startTime);
-        if (result.error !== undefined) {
-          this.logger.error(`Dump ${id}: write failed (${result.error.message}); closed with ${result.closeCode}, keeping what was written`);
-        }
-        const job = sessionJob(result);
-        if (job !== undefined) this.finalization.queue.submit(job);
-      })
-      .catch((err: unknown) => this.logger.error(`Dump ${id}: cannot hand over to finalization: ${String(err)}`))
-      .finally(() => {
+    // One promise per session (session.done never rejects): what ends it is caught here.
+    const ended: Promise<void> = session.done.then((result) => {
+      try {
+        this.sessionEnded(result);
+      } catch (err) {
+        this.logger.error(`Dump ${id}: cannot hand over to finalization: ${String(err)}`);
+      } finally {
         this.sessions.delete(session);
         this.ending.delete(ended);
-      });
+      }
+    });
     this.ending.add(ended);
-    this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
+    if (this.logAccepted) this.logger.log(`Connection ${id} accepted on ${info.path} (kid ${info.kid ?? 'none'})`);
     session.start();
+  }
+
+  private sessionEnded(result: SessionResult): void {
+    this.endedFrames += result.frameCount;
+    this.endedBytes += result.bytes;
+    this.metrics.sessionEnded(result.bytes, result.endTime - result.info.startTime);
+    if (result.error !== undefined) {
+      this.logger.error(`Dump ${result.info.id}: write failed (${result.error.message}); closed with ${result.closeCode}, keeping what was written`);
+    }
+    const job = sessionJob(result);
+    if (job !== undefined) this.finalization.queue.submit(job);
   }
 
   private remoteAddresses(request: IncomingMessage): string[] {

@@ -9,7 +9,7 @@ import { DrainState } from '../lifecycle/drain-state.js';
 import { MetricsService, type RejectLabel } from '../metrics/metrics.service.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { DiskSpace, statfsProbe } from './disk-space.js';
-import { FrameLimiter, type LimitsConfig } from './limits.js';
+import { FrameLimiter, type FrameLimiterOptions, type LimitsConfig } from './limits.js';
 
 /** How often the data disk's free space is sampled. */
 export const DISK_SAMPLE_MS = 5_000;
@@ -34,6 +34,7 @@ export class LimitsService implements OnModuleInit, OnModuleDestroy {
   private readonly proxies: TrustedProxies;
   private sampler: NodeJS.Timeout | undefined;
   private wasLow = false;
+  private readonly limiterOptions = new Map<number, FrameLimiterOptions>();
 
   constructor(
     @Inject(APP_CONFIG) appConfig: AppConfig,
@@ -101,6 +102,12 @@ export class LimitsService implements OnModuleInit, OnModuleDestroy {
   }
 
   frameLimiter(maxPayload: number, now: number): FrameLimiter {
-    return new FrameLimiter({ ...this.config, maxPayload }, now);
+    // One options object per payload limit (there is one), not one per connection.
+    let options = this.limiterOptions.get(maxPayload);
+    if (options === undefined) {
+      options = { ...this.config, maxPayload };
+      this.limiterOptions.set(maxPayload, options);
+    }
+    return new FrameLimiter(options, now);
   }
 }

@@ -257,3 +257,68 @@ describe('every method that can carry an address (spec/stats-encoding.md table A
     }
   });
 });
+
+describe('fast paths keep the guarantees (adversarial frames)', () => {
+  const HOST_CANDIDATE = `candidate:1 1 udp 2122260223 ${HOST_V4} 50000 typ host`;
+  const MDNS_CANDIDATE = 'candidate:2 1 udp 2122260223 3f1a9c2e.local 50001 typ host';
+
+  it('masks a candidate hidden under an escaped duplicate key, whichever comes last', () => {
+    const frames = [
+      `[20,"PC_0",{"c\\u0061ndidate":"${HOST_CANDIDATE}","candidate":"${MDNS_CANDIDATE}"},3]`,
+      `[20,"PC_0",{"candidate":"${HOST_CANDIDATE}","c\\u0061ndidate":"${MDNS_CANDIDATE}"},3]`,
+      `[20,"PC_0",{"candidate":"${HOST_CANDIDATE}","candidate":"${MDNS_CANDIDATE}"},3]`,
+    ];
+    for (const frame of frames) assert.equal(run(frame), frame.replace(HOST_V4, MASKED_V4), frame);
+  });
+
+  it('masks an SDP hidden under an escaped duplicate key', () => {
+    const frame = '[3,"PC_0",{"sdp":"v=0\\r\\nc=IN IP4 192.0.2.2\\r\\n","sd\\u0070":"v=0\\r\\nc=IN IP4 0.0.0.0\\r\\n"},3]';
+    assert.equal(run(frame), frame.replace('c=IN IP4 192.0.2.2', 'c=IN IP4 0.0.0.0'));
+  });
+
+  it('checks every SDP line that only looks like the 0.0.0.0 form', () => {
+    const cases: [string, string][] = [
+      ['c=IN IP4 0.0.0.0 192.0.2.2', 'c=IN IP4 0.0.0.0'],
+      ['c=IN IP4 0.0.0.0\u2028192.0.2.2', 'c=IN IP4 0.0.0.0'],
+      ['a=rtcp:9 IN IP4 0.0.0.0.1', 'a=rtcp:9 IN IP4 0.0.0.0'],
+      ['o=- 1 2 IN IP4 127.0.0.1 fd00::2', 'o=- 1 2 IN IP4 127.0.0.1 fd00:0:0:x:x:x:x:x'],
+      ['o=fd00::2 1 2 IN IP4 127.0.0.1', 'o=fd00:0:0:x:x:x:x:x 1 2 IN IP4 127.0.0.1'],
+      ['o=- 1 2 IN IP6 fd00::2', 'o=- 1 2 IN IP6 fd00:0:0:x:x:x:x:x'],
+    ];
+    for (const [line, expected] of cases) {
+      for (const eol of ['\r\n', '\n', '\r', '']) {
+        const sdp = `v=0\r\n${line}${eol}`;
+        assert.equal(obfuscateSdp(sdp), `v=0\r\n${expected}${eol}`, JSON.stringify(sdp));
+        const frame = JSON.stringify([3, 'PC_0', { type: 'offer', sdp }, 2]);
+        assertNoLeak(run(frame));
+      }
+    }
+    const chrome = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n';
+    assert.equal(obfuscateSdp(chrome), chrome);
+  });
+
+  it('finds stats address keys escaped anywhere, with or without other backslashes in the frame', () => {
+    const frames = [
+      `["g","PC_0",{"5":{"\\u0031\\u00334":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"\\u0061ddress":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"rel\\u0061tedAddress":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"4":{"x":"a\\"b\\\\"},"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"relatedAddress":"${HOST_V6}","address":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"141":"${HOST_V6}"},"5":{"80":1}},1]`,
+    ];
+    for (const frame of frames) {
+      const out = run(frame);
+      assertNoLeak(out);
+      assert.ok(out.includes(MASKED_V4) || out.includes(MASKED_V6), out);
+    }
+    const ip = `["g","PC_0",{"5":{"i\\u0070":"${HOST_V4}","80":1}},1]`;
+    assert.equal(run(ip), '["g","PC_0",{"5":{"80":1}},1]');
+  });
+
+  it('rewrites frames that are not ASCII at the right place', () => {
+    const frame = `["g","PC_é😀",{"5":{"label":"Mikrofon (Gerät)","134":"${HOST_V4}","136":"host"}},1]`;
+    assert.equal(run(frame), frame.replace(HOST_V4, MASKED_V4));
+    const candidate = `[20,"PC_ü",{"candidate":"${HOST_CANDIDATE}","usernameFragment":"ü"},3]`;
+    assert.equal(run(candidate), candidate.replace(HOST_V4, MASKED_V4));
+  });
+});

@@ -68,8 +68,11 @@ function valueEnd(text: string, i: number): number {
   return j;
 }
 
-/** The members of the object whose `{` is at i, in text order (duplicate keys included). */
-export function members(text: string, i: number): Member[] {
+/**
+ * The members of the object whose `{` is at i, in text order (duplicate keys included); with
+ * `until`, the walk stops at the first member ending past that offset (the ones after are not needed).
+ */
+export function members(text: string, i: number, until = Infinity): Member[] {
   const out: Member[] = [];
   let j = skipWhitespace(text, i + 1);
   if (text[j] === '}') return out;
@@ -81,6 +84,7 @@ export function members(text: string, i: number): Member[] {
     const start = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1);
     const end = valueEnd(text, start);
     out.push({ key, keyStart, start, end });
+    if (end > until) return out;
     j = skipWhitespace(text, end);
     if (text.charCodeAt(j) !== COMMA) return out;
     j = skipWhitespace(text, j + 1);

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { ApplicationConfig } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 
+import { ConnectionAuthenticator } from '../src/auth/connection-authenticator.js';
 import { RtcstatsWsAdapter } from '../src/ingestion/rtcstats-ws.adapter.js';
 import { closed, connect, sendAndClose, sign, startApp } from './helpers.js';
 
@@ -34,5 +35,31 @@ describe('the WebSocket adapter is @nestjs/platform-ws WsAdapter, extended', () 
       fs.rmSync(t.dataDir, { recursive: true, force: true });
     }
     assert.equal(server.listenerCount('upgrade'), 0, 'no listener left on the HTTP server');
+  });
+
+  it('a connection whose accepting throws is closed with 1011; the process and the next client carry on', async () => {
+    const t = await startApp();
+    try {
+      const auth = t.app.get(ConnectionAuthenticator);
+      const authenticate = auth.authenticate.bind(auth);
+      let fail = true;
+      // Connections arrive from the ws server's 'connection' event, outside Nest's pipeline: an
+      // exception there would otherwise be thrown from an event listener and end the process.
+      auth.authenticate = (request) => {
+        if (fail) {
+          fail = false;
+          throw new Error('injected failure');
+        }
+        return authenticate(request);
+      };
+      const broken = await connect(t.url(`/x?rtcstats-token=${sign({ rtcStats: {} })}`));
+      const brokenClose = await closed(broken);
+      assert.deepEqual(brokenClose, { code: 1011, reason: 'internal error' });
+      const ws = await connect(t.url(`/y?rtcstats-token=${sign({ rtcStats: {} })}`));
+      assert.equal((await sendAndClose(ws, ['[1,null,null,0]'])).code, 1000);
+    } finally {
+      await t.close();
+      fs.rmSync(t.dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,7 +8,7 @@ import type { Counter } from 'prom-client';
 import type { WebSocket, WebSocketServer } from 'ws';
 
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
-import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
 import { makeDataDir } from '../common/file-modes.js';
 import { TrustedProxies } from '../common/trusted-proxies.js';
 import { type AppConfig, logLevelEnabled } from '../config/app-config.js';
@@ -101,7 +101,16 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
    * client, for a gateway that has no message handlers): the adapter's bindClientConnect is a no-op.
    */
   afterInit(server: WebSocketServer): void {
-    server.on('connection', (ws: WebSocket, request: IncomingMessage) => this.accept(ws, request));
+    server.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+      // An event listener's exception would end the process: one connection's failure closes only it.
+      try {
+        this.accept(ws, request);
+      } catch (err) {
+        this.logger.error(`Cannot accept a connection: ${err instanceof Error ? err.message : String(err)}`);
+        ws.close(CLOSE_INTERNAL_ERROR, 'internal error');
+        ws.resume();
+      }
+    });
     this.heartbeat = setInterval(() => {
       for (const s of this.sessions) s.heartbeat();
     }, this.config.pingIntervalMs);
@@ -142,7 +151,7 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
     const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
     const now = Date.now();
     const session = new DumpSession(info, ws, {
-      file: `${this.workDir}${path.sep}${id}.jsonl`,
+      file: path.join(this.workDir, `${id}.jsonl`),
       transform: this.transform,
       writeBufferBytes: WRITE_BUFFER_BYTES,
       now: Date.now,

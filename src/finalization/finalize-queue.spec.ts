@@ -255,6 +255,8 @@ describe('FinalizeQueue', () => {
       fs.mkdirSync(d.outbox, { recursive: true });
       // 1: crashed while live. 2: sealed but the live file not yet removed. 3: stored, not recorded.
       // 4: stored and recorded, outbox file not yet removed. 5: an interrupted seal's temp file.
+      // 6, 7: sessions that ended normally are stored from work/: 6 stored, not recorded; 7 stored
+      // and recorded, not yet removed. Their own close line is kept (no 1006 appended).
       liveFile(d.work, 's1', 4, false);
       liveFile(d.work, 's2', 4, true);
       fs.copyFileSync(path.join(d.work, 's2.jsonl'), path.join(d.outbox, 's2.jsonl'));
@@ -266,6 +268,10 @@ describe('FinalizeQueue', () => {
       liveFile(d.work, 's5', 4, false);
       fs.writeFileSync(path.join(d.outbox, 's5.jsonl.tmp'), 'half a copy');
       fs.writeFileSync(path.join(d.dumps, 's1.jsonl.gz.partial'), 'half a gzip');
+      liveFile(d.work, 's6', 4, true);
+      await store.store('s6', path.join(d.work, 's6.jsonl'));
+      liveFile(d.work, 's7', 4, true);
+      await metadata.insert({ ...draft('s7', 4), location: await store.store('s7', path.join(d.work, 's7.jsonl')) });
 
       for (let run = 0; run < 2; run++) {
         const q = queue({ dumps: new LocalDumpStore(d.dumps), metadata, outboxDir: d.outbox });
@@ -273,10 +279,14 @@ describe('FinalizeQueue', () => {
         await q.idle();
       }
       const rows = await metadata.find({}, 100);
-      assert.deepEqual(rows.map((r) => r.id).sort(), ['s1', 's2', 's3', 's4', 's5']);
+      assert.deepEqual(rows.map((r) => r.id).sort(), ['s1', 's2', 's3', 's4', 's5', 's6', 's7']);
       assert.deepEqual(fs.readdirSync(d.work), []);
       assert.deepEqual(fs.readdirSync(d.outbox), []);
-      assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['s1.jsonl.gz', 's2.jsonl.gz', 's3.jsonl.gz', 's4.jsonl.gz', 's5.jsonl.gz']);
+      assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['s1', 's2', 's3', 's4', 's5', 's6', 's7'].map((id) => `${id}.jsonl.gz`));
+      const s6 = rows.find((r) => r.id === 's6')!;
+      assert.deepEqual([s6.closeCode, s6.frameCount, s6.user], [1000, 4, 'u']);
+      const s6Lines = zlib.gunzipSync(fs.readFileSync(s6.location)).toString().split('\n');
+      assert.deepEqual(s6Lines.slice(-2), ['["close",null,1000,1]', '']);
       const s1 = zlib.gunzipSync(fs.readFileSync(path.join(d.dumps, 's1.jsonl.gz'))).toString().split('\n');
       assert.equal(s1.at(-2), '["close",null,1006,0]');
       assert.equal(s1.length, 2 + 4 + 1 + 1);

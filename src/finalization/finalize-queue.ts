@@ -4,11 +4,11 @@ import path from 'node:path';
 import { makeDataDir } from '../common/file-modes.js';
 import type { DumpRecord, MetadataStore } from '../metadata/metadata.store.js';
 import type { DumpStore } from '../storage/dump-store.js';
-import { type DumpDraft, type DumpScan, moveComplete, recordFromScan, type SealClose, scanDump, sealDump } from './dump-file.js';
+import { type DumpDraft, type DumpScan, recordFromScan, type SealClose, scanDump, sealDump } from './dump-file.js';
 
 /**
  * A finished dump handed to the queue by any session type (WebSocket, HTTP upload, recovery).
- * `file` is either a live file in work/ (sealed into the outbox first) or a sealed outbox file.
+ * `file` is a live file in work/ (sealed into the outbox first unless complete), or a sealed file.
  */
 export interface FinalizeJob {
   readonly id: string;
@@ -19,7 +19,9 @@ export interface FinalizeJob {
   readonly record?: DumpDraft;
   /**
    * The file ends with its close line and `record` describes it exactly (a session that ended
-   * normally): moved without a scan. Otherwise the counts are taken from the sealed file.
+   * normally): stored from where it is, without a scan or a move to the outbox (after a crash,
+   * recovery finds it complete in work/ and seals nothing). Otherwise the counts are taken from
+   * the sealed file.
    */
   readonly complete?: boolean;
   /** Close line for an unsealed file; absent after a crash (1006, dated by the file's mtime). */
@@ -181,7 +183,7 @@ export class FinalizeQueue {
     const task: Task = {
       job,
       file: job.file,
-      sealed: job.sealed,
+      sealed: job.sealed || job.complete === true,
       record: job.complete === true ? job.record : undefined,
       location: undefined,
       announced: false,
@@ -218,9 +220,8 @@ export class FinalizeQueue {
     if (!task.sealed) {
       const target = path.join(this.options.outboxDir, `${id}.jsonl`);
       try {
-        if (task.job.complete === true) await moveComplete(task.file, target);
-        else scan = await sealDump(task.file, target, task.job.close);
-        if (scan !== undefined && (scan.header === undefined || scan.frames === 0)) {
+        scan = await sealDump(task.file, target, task.job.close);
+        if (scan.header === undefined || scan.frames === 0) {
           await this.setAside(task, scan);
           return;
         }

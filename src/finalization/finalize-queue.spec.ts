@@ -186,6 +186,35 @@ describe('FinalizeQueue', () => {
     assert.equal(q.depth, 0);
   });
 
+  it('stores a complete dump straight from work/, without moving it through the outbox', async () => {
+    const d = layout();
+    const seen: string[] = [];
+    const spare = path.join(d.base, 'spare');
+    const local = new LocalDumpStore(d.dumps, 1, true, spare);
+    const dumps: DumpStore = {
+      backend: 'local',
+      ping: () => local.ping(),
+      store: (id, file) => {
+        seen.push(file);
+        return local.store(id, file);
+      },
+      recycle: (file) => local.recycle(file),
+    };
+    const metadata = new FlakyMetadata();
+    const q = queue({ dumps, metadata, outboxDir: d.outbox });
+    const file = liveFile(d.work, 'direct', 3, true);
+    q.submit({ id: 'direct', file, sealed: false, record: draft('direct', 3), complete: true });
+    await q.idle();
+    assert.deepEqual(seen, [file]);
+    assert.deepEqual(fs.readdirSync(d.work), []);
+    assert.deepEqual(fs.readdirSync(d.dumps), ['direct.jsonl.gz']);
+    const spares = fs.readdirSync(spare);
+    assert.equal(spares.length, 1, 'the source was handed to the store to reuse, not deleted');
+    assert.equal(fs.statSync(path.join(spare, spares[0])).size, 0);
+    assert.deepEqual(fs.readdirSync(d.outbox), []);
+    assert.equal(metadata.rows.get('direct')!.frameCount, 3);
+  });
+
   it('tells onRecorded once per dump, after the record, while the file still exists', async () => {
     const d = layout();
     const metadata = new FlakyMetadata(1);

@@ -29,7 +29,8 @@ export interface FinalizeJob {
 }
 
 export interface FinalizeLog {
-  log(message: string): void;
+  /** The per-dump "stored" line; absent when that level is not logged (the line is then not built). */
+  log?(message: string): void;
   warn(message: string): void;
   error(message: string): void;
 }
@@ -281,11 +282,9 @@ export class FinalizeQueue {
       task.announced = true;
       await this.options.onRecorded?.(record, task.file);
     }
-    await fs.promises.unlink(task.file).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    this.removeSource(task.file);
     for (const w of task.waiters.splice(0)) w.resolve(record);
-    this.options.log.log(
+    this.options.log.log?.(
       `Dump ${id} stored: ${record.frameCount} frames, ${record.bytes} bytes, close code ${record.closeCode}, at ${record.location}`,
     );
   }
@@ -307,6 +306,20 @@ export class FinalizeQueue {
       this.options.log.error(`Dump ${id}: not a dump file (no RTCStatsDump header); moved to ${dir}`);
     }
     for (const w of task.waiters.splice(0)) w.reject(new Error('no complete frame to store'));
+  }
+
+  /** Inline: one metadata call of a few microseconds, where the thread pool costs a round trip. */
+  private removeSource(file: string): void {
+    const { dumps } = this.options;
+    if (dumps.recycle !== undefined) {
+      dumps.recycle(file);
+      return;
+    }
+    try {
+      fs.unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /**

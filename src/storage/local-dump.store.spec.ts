@@ -125,6 +125,20 @@ describe('LocalDumpStore', () => {
     assert.deepEqual(fs.readdirSync(spareDir), []);
   });
 
+  it('deletes, never empties, a source that has another name (a hard link keeps its bytes)', () => {
+    const dir = path.join(root, 'linked');
+    const spareDir = path.join(root, 'linked-spare');
+    const store = new LocalDumpStore(dir, 1, true, spareDir);
+    const src = path.join(root, 'src-linked');
+    const link = path.join(root, 'src-linked-link');
+    fs.writeFileSync(src, 'RTCStatsDump\n{}\n["kept"]\n');
+    fs.linkSync(src, link);
+    store.recycle(src);
+    assert.equal(fs.existsSync(src), false);
+    assert.equal(fs.readFileSync(link, 'utf8'), 'RTCStatsDump\n{}\n["kept"]\n');
+    assert.deepEqual(fs.readdirSync(spareDir), []);
+  });
+
   it('without a spare folder, deletes the sources it is given', () => {
     const dir = path.join(root, 'no-spares');
     const store = new LocalDumpStore(dir);

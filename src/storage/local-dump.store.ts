@@ -48,6 +48,16 @@ export function removeStalePartials(dir: string): void {
   }
 }
 
+/** Another name for the same bytes (analysis forwarding hard-links a stored dump's file) must keep them. */
+function hasOtherNames(file: string): boolean {
+  try {
+    return fs.statSync(file).nlink > 1;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 function removeIfPresent(file: string): void {
   try {
     fs.unlinkSync(file);
@@ -157,10 +167,10 @@ export class LocalDumpStore implements DumpStore {
   /**
    * Moved into the spare folder, then emptied (the stored dump's bytes stay readable nowhere but
    * in its .gz): a crash leaves at most a file there, which the next start removes. Without
-   * a spare folder, or with enough spares, the file is deleted.
+   * a spare folder, with enough spares, or when the file has another name, it is deleted.
    */
   recycle(file: string): void {
-    if (this.spareDir === undefined || this.spareFiles.length >= MAX_SPARES) {
+    if (this.spareDir === undefined || this.spareFiles.length >= MAX_SPARES || hasOtherNames(file)) {
       removeIfPresent(file);
       return;
     }

@@ -161,7 +161,10 @@ describe('ingestion (real ws clients against the real app)', () => {
     const clock = new TestClock();
     const strict = await startApp({ RTCSTATS_JWT_CLOCK_TOLERANCE: '0' }, { clock });
     try {
-      const token = sign({ rtcStats: { session: 'aging' }, exp: Math.floor(clock.now() / 1000) + 2 });
+      // Dated by the app's clock: jsonwebtoken's own iat is the real time, which is ahead of the
+      // clock by however long the boot took, and the verifier refuses an iat in its future.
+      const issued = Math.floor(clock.now() / 1000);
+      const token = sign({ rtcStats: { session: 'aging' }, iat: issued, exp: issued + 2 });
       const ws = await connect(strict.url(`/${tokenQuery(token)}`));
       ws.send('[1,null,"fresh",0]');
       clock.advance(3000);

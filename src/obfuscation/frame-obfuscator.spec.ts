@@ -322,3 +322,82 @@ describe('fast paths keep the guarantees (adversarial frames)', () => {
     assert.equal(run(candidate), candidate.replace(HOST_V4, MASKED_V4));
   });
 });
+
+describe('adversarial frames leave no host address', () => {
+  const CANDIDATE = `candidate:1 1 udp 2122260223 ${HOST_V4} 50000 typ host`;
+
+  it('masks an address key nested inside a report or inside a report that is an array', () => {
+    const frames = [
+      `["g","PC_0",{"5":[{"134":"${HOST_V4}"}]},1]`,
+      `["g","PC_0",{"5":{"x":{"134":"${HOST_V4}"}}},1]`,
+      `["g","PC_0",{"5":{"x":[{"address":"${HOST_V6}"}],"80":1}},1]`,
+      `["g","PC_0",{"5":{"x":{"i\\u0070":"${HOST_V4}"}}},1]`,
+      `["getStats","PC_0",{"5":[["relatedAddress","${HOST_V6}"]]},1]`,
+    ];
+    for (const frame of frames) {
+      const out = run(frame);
+      assertNoLeak(out);
+      assert.ok(out.includes(MASKED_V4) || out.includes(MASKED_V6), out);
+    }
+  });
+
+  it('keeps nested values without an address key, and relay addresses, as they were', () => {
+    for (const frame of [
+      `["g","PC_0",{"5":{"96":{"none":2.041},"134":"198.51.100.9","136":"relay"}},1]`,
+      `["g","PC_0",{"5":{"x":{"label":"12:34:56"},"134":"${HOST_V4}"}},1]`,
+    ]) {
+      assert.equal(run(frame), frame.replace(HOST_V4, MASKED_V4), frame);
+    }
+  });
+
+  it('masks addresses in valid frames written in unusual ways', () => {
+    const frames = [
+      `[ "g" ,\t"PC_0" ,\r\n{ "5" : { "134" : "${HOST_V4}" , "136" :"host" } } , 1 ]`,
+      `["g","PC_0",{"5":{"x":"a\\"134\\":\\"","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"136":"relay","136":"host","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"13\\u0036":"relay","136":"host","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"134":"192.0.2.\\u0032"}},1]`,
+      `["g","PC_0",{"5":{"134":"::ffff:${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"134":["${HOST_V4}"]}},1e5]`,
+      `[1e1,"PC_0",{"candidate":"${CANDIDATE}"},1]`,
+      `[10.0,"PC_0",{"candidate":"${CANDIDATE}"},1]`,
+      `[20,"PC_0",{"candidate":"${CANDIDATE.replace('2', '\\u0032')}"},1]`,
+      `[20,"PC_é",{"c\\u0061ndidate":"${CANDIDATE}","label":"Gerät 😀"},1]`,
+      `[3,"PC_0",{"sdp":"v=0\\u000d\\u000ac=IN IP4 ${HOST_V4}\\r\\n"},1]`,
+      `[3,"PC_0",{"sdp":"v=0\\r\\na=candidate:${CANDIDATE.slice(10)}\\r\\n","sdp":"v=0"},1]`,
+      `[21,"PC_0",{"\\u0061ddress":"${HOST_V6}","url":"stun:198.51.100.9:3478"},1]`,
+    ];
+    for (const frame of frames) {
+      JSON.parse(frame);
+      assertNoLeak(run(frame));
+    }
+  });
+
+  it('masks addresses in frames that are not valid JSON', () => {
+    const frames = [
+      `["g","PC_0",{"5":{"134":"${HOST_V4}"}},1`,
+      `["g","PC_0",{"5":{"134":"${HOST_V4}"}},01]`,
+      `["g","PC_0",{"5":{"134":"${HOST_V4}",}},1]`,
+      `\ufeff["g","PC_0",{"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"134":"${HOST_V4}"}},1]\n["g","PC_0",{"5":{"134":"${HOST_V6}"}},1]`,
+      `["g","PC_0",{"5":{"x":"\u0001","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"x":"\\x","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"x":"a"134":"${HOST_V4}"}},1]`,
+      `[20,"PC_0",{"candidate":"${CANDIDATE}"}1]`,
+      `[20,"PC_0",{'candidate':'${CANDIDATE}'},1]`,
+      `[3,"PC_0",{"sdp":"v=0\\r\\nc=IN IP4 ${HOST_V4}\r\n"},1]`,
+    ];
+    for (const frame of frames) {
+      assert.throws(() => JSON.parse(frame), frame);
+      assertNoLeak(run(frame));
+    }
+  });
+
+  it('masks every prefix of the fixture frames that carry an address (truncated frames)', () => {
+    const frames = fixtureFrames('chrome-loopback-90s.frames.jsonl').filter((f) => f.includes(HOST_V4) || f.includes(HOST_V6));
+    assert.equal(frames.length, 10);
+    for (const frame of frames) {
+      for (let end = 1; end < frame.length; end++) assertNoLeak(run(frame.slice(0, end)));
+    }
+  });
+});

@@ -6,7 +6,7 @@
 import { isAscii } from 'node:buffer';
 
 import { maskAddressesInText, obfuscateAddress } from './ip-address.js';
-import { applyEdits, type Edit, elements, type Member, members, removeMembers, skipWhitespace } from './json-spans.js';
+import { applyEdits, type Edit, elements, type Member, members, removeMembers, skipWhitespace, type Span } from './json-spans.js';
 
 // Methods by what their value can hold (spec/stats-encoding.md table A: compressed ids of
 // rtcstats#5.0, and the plain names a client sends with compression off or Jitsi's client sends).
@@ -119,13 +119,31 @@ function valueSpan(text: string) {
   return elements(text, skipWhitespace(text, 0), 3)[2];
 }
 
-function rewriteReport(text: string, fields: readonly Member[], edits: Edit[]): void {
+/** Whether one of the (sorted) key hits lies in span. */
+function holdsHit(hits: readonly number[], span: Span): boolean {
+  for (const h of hits) if (h >= span.start && h < span.end) return true;
+  return false;
+}
+
+/** The text scan of a span that holds an address key where a report does not put one (nested, or in an array). */
+function scanSpan(text: string, span: Span, edits: Edit[]): void {
+  const raw = text.slice(span.start, span.end);
+  const next = maskAddressesInText(raw);
+  if (next !== raw) edits.push({ start: span.start, end: span.end, replacement: next });
+}
+
+function rewriteReport(text: string, fields: readonly Member[], hits: readonly number[], edits: Edit[]): void {
   const decode = (m: Member): unknown => JSON.parse(text.slice(m.start, m.end));
   const types = fields.filter((f) => TYPE_KEYS.has(f.key)).map(decode);
   // A delta may carry the address without its type: then it is not known to be relay.
   const relay = types.length > 0 && types.every((t) => t === 'relay');
   for (const f of fields) {
-    if (!RELATED_KEYS.has(f.key) && !(ADDRESS_KEYS.has(f.key) && !relay)) continue;
+    if (!RELATED_KEYS.has(f.key) && !ADDRESS_KEYS.has(f.key)) {
+      const c = text[f.start];
+      if (f.key !== REMOVED_KEY && (c === '{' || c === '[') && holdsHit(hits, f)) scanSpan(text, f, edits);
+      continue;
+    }
+    if (ADDRESS_KEYS.has(f.key) && relay) continue;
     const old = decode(f);
     if (typeof old === 'string') {
       const next = obfuscateAddress(old);
@@ -157,7 +175,9 @@ function rewriteStats(text: string): string {
   for (const report of members(text, start, hits[hits.length - 1])) {
     while (h < hits.length && hits[h] < report.start) h++;
     if (h === hits.length) break;
-    if (hits[h] < report.end && text[report.start] === '{') rewriteReport(text, members(text, report.start), edits);
+    if (hits[h] >= report.end) continue;
+    if (text[report.start] === '{') rewriteReport(text, members(text, report.start), hits, edits);
+    else scanSpan(text, report, edits);
   }
   return applyEdits(text, edits);
 }

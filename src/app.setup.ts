@@ -15,7 +15,7 @@ import { UploadHandler } from './upload/upload.handler.js';
 /** JSON bodies (POST /tokens) are a few claims; anything larger is refused with 413 before parsing. */
 export const JSON_BODY_LIMIT = '4kb';
 
-/** Wiring shared by bootstrap.ts and the end-to-end tests, so tests boot the app exactly as production does. */
+/** Wiring shared by main.ts and the end-to-end tests, so tests boot the app exactly as production does. */
 export function setupApp(app: INestApplication): INestApplication {
   app.useWebSocketAdapter(new RtcstatsWsAdapter(app));
   const express = app as NestExpressApplication;

@@ -28,7 +28,7 @@ export function basePinoOptions(config: AppConfig): LoggerOptions {
 const QUIET_ROUTES = new Set(['/healthcheck', '/readyz', '/metrics']);
 
 /**
- * JSON logs through pino (nestjs-pino), for Nest's own lines too (bootstrap.ts installs it as the app
+ * JSON logs through pino (nestjs-pino), for Nest's own lines too (main.ts installs it as the app
  * logger). The logger itself redacts: Authorization headers and cookies by path, token query
  * values and JWT-shaped strings in every message and URL. Lines naming a dump carry `dumpId`.
  */

@@ -179,8 +179,8 @@ for (const backend of BACKENDS) {
       const t = await app({ RTCSTATS_ANALYSIS_SAMPLE: '0' });
       const before = service.requests;
       const r = await record(t, 'unsampled', ['["getStats","pc1",{},1]']);
-      // The decision is taken after the record is written and before the outbox file is removed.
-      await waitFor(() => (fs.existsSync(path.join(t.dataDir, 'outbox', `${r.id}.jsonl`)) ? undefined : true), 'outbox file removed');
+      // The decision is taken after the record is written and before the live file is removed.
+      await waitFor(() => (fs.existsSync(path.join(t.dataDir, 'work', `${r.id}.jsonl`)) ? undefined : true), 'live file removed');
       await t.app.get<AnalysisForwarder>(ANALYSIS_FORWARDER).idle();
       assert.equal(service.requests, before);
       assert.equal((await t.metadata.get(r.id))!.embedUrl, null);
@@ -197,8 +197,8 @@ for (const backend of BACKENDS) {
           assert.equal(zlib.gunzipSync(await inst.readStored(r.location)).toString().split('\n')[0], 'RTCStatsDump');
           assert.equal((await t.metadata.get(r.id))!.embedUrl, null);
         }
-        await waitFor(() => (fs.readdirSync(path.join(t.dataDir, 'outbox')).length === 0 ? true : undefined), 'outbox emptied');
-        assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'work')), []);
+        await waitFor(() => (fs.readdirSync(path.join(t.dataDir, 'work')).length === 0 ? true : undefined), 'live files removed');
+        assert.deepEqual(fs.readdirSync(path.join(t.dataDir, 'outbox')), []);
         assert.ok(!t.logs.join('\n').includes(TOKEN), 'the token never reaches a log line');
       } finally {
         service.mode = 'ok';

@@ -60,14 +60,16 @@ describe('store and metadata failures (real app, real files, real SQLite)', () =
     }
     await waitFor(() => (queue.stats.failedAttempts >= 3 ? true : undefined), 'failed store attempts');
     assert.equal((await t.metadata.find({ session: 'store-down' })).length, 0);
-    // The queue depth is observable by operators (API key), and the dumps wait in outbox/.
+    // The queue depth is observable by operators (API key), and the dumps wait, complete, in work/.
     const statusUrl = `http://127.0.0.1:${t.port}/admin/finalization`;
     assert.equal((await fetch(statusUrl)).status, 401);
     const status = (await (await fetch(statusUrl, { headers: { Authorization: `Bearer ${API_KEY}` } })).json()) as { depth: number; draining: boolean; failedAttempts: number };
     assert.equal(status.depth, 3);
     assert.equal(status.draining, false);
     assert.ok(status.failedAttempts >= 3);
-    assert.equal(fs.readdirSync(path.join(t.dataDir, 'outbox')).length, 3);
+    const waiting = fs.readdirSync(path.join(t.dataDir, 'work'));
+    assert.equal(waiting.length, 3);
+    for (const f of waiting) assert.match(fs.readFileSync(path.join(t.dataDir, 'work', f), 'utf8'), /\n\["close",null,1000,\d+\]\n$/);
     fs.rmSync(dumps);
     fs.mkdirSync(dumps);
     const stored = await waitForRecords(t, 3, { session: 'store-down' });

@@ -67,7 +67,8 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
   const seen = new Set<string>();
   const metrics = (t: TestApp) => scrape(`http://127.0.0.1:${t.port}/metrics`);
 
-  const outboxFile = (t: TestApp, id: string) => path.join(t.dataDir, 'outbox', `${id}.jsonl`);
+  // A session that ended normally waits, complete, as its live file.
+  const waitingFile = (t: TestApp, id: string) => path.join(t.dataDir, 'work', `${id}.jsonl`);
   const uploads = (id: string) => s3Proxy.sent.split(`PUT /${BUCKET}/${id}.gz`).length - 1;
   const rows = async (id: string) => pgQuery(database.url, 'select id from "rtcstats-server" where dump_id = $1', [id]);
 
@@ -88,7 +89,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     assert.equal((await rows(id)).length, 1, 'one row for the dump');
     const lines = zlib.gunzipSync(await getObject(s3.client, `${id}.gz`)).toString().trimEnd().split('\n');
     assert.deepEqual(lines.slice(2, -1), frames);
-    await waitFor(() => (fs.existsSync(outboxFile(t, id)) ? undefined : true), 'the outbox file removed');
+    await waitFor(() => (fs.existsSync(waitingFile(t, id)) ? undefined : true), 'the local file removed');
   }
 
   it('/readyz flips when PostgreSQL or S3 goes away and comes back (pinged through the store interfaces)', async () => {
@@ -127,7 +128,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     await s3Proxy.down();
     const frames = ['["create","pc1",{}]', '["getStats","pc1",{"s3":"down"},1]'];
     const id = await sessionDuringOutage(t, 's3-down', frames);
-    assertCompleteLocalDump(outboxFile(t, id), id, frames);
+    assertCompleteLocalDump(waitingFile(t, id), id, frames);
     assert.equal(await t.metadata.get(id), undefined);
     assert.deepEqual((await listKeys(s3.client)).filter((k) => k.includes(id)), []);
     // The failure and its retry are counted against the backend that failed.
@@ -146,7 +147,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     await pgProxy.down();
     const frames = ['["getStats","pc1",{"pg":"down"},1]'];
     const id = await sessionDuringOutage(t, 'pg-down', frames);
-    assertCompleteLocalDump(outboxFile(t, id), id, frames);
+    assertCompleteLocalDump(waitingFile(t, id), id, frames);
     assert.equal(uploads(id), 1, 'stored before the insert failed');
     const during = await metrics(t);
     assert.ok(during.value('rtcstats_dumps_retried_total', { backend: 'postgres' }) >= 1);
@@ -158,7 +159,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
 
   it('PostgreSQL down until a restart: recovery finds the object already stored and does not upload it again', async () => {
     const dataDir = tempDir();
-    // A short drain: the first process gives up on the dump at shutdown, leaving it in the outbox.
+    // A short drain: the first process gives up on the dump at shutdown, leaving it complete in work/.
     const first = await app({ RTCSTATS_DATA_DIR: dataDir, RTCSTATS_SHUTDOWN_TIMEOUT: '1' });
     await pgProxy.down();
     const frames = ['["getStats","pc1",{"restart":true},1]'];
@@ -166,7 +167,7 @@ describe('S3 or PostgreSQL down when sessions end', { skip: pgUnavailable }, () 
     assert.equal(uploads(id), 1);
     await first.close();
     apps.splice(apps.indexOf(first), 1);
-    assertCompleteLocalDump(path.join(dataDir, 'outbox', `${id}.jsonl`), id, frames);
+    assertCompleteLocalDump(path.join(dataDir, 'work', `${id}.jsonl`), id, frames);
     assert.equal(uploads(id), 1);
 
     await pgProxy.up();

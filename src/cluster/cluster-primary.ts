@@ -26,6 +26,8 @@ function prepareDataDir(config: AppConfig, logger: SupervisorLog): void {
   if (config.s3 === undefined) removeStalePartials(path.join(config.dataDir, 'dumps'));
   // Analysis uploads of an earlier run are not resumed (their state is unknown); each worker spools in its own slot.
   fs.rmSync(path.join(config.dataDir, 'analysis'), { recursive: true, force: true });
+  // Spare files of worker slots this run will not have (each worker empties its own at start).
+  fs.rmSync(path.join(config.dataDir, 'spare'), { recursive: true, force: true });
 }
 
 /**

@@ -317,17 +317,6 @@ async function copySealed(source: string, target: string, scan: DumpScan, end: S
   return { ...scan, closeCode: scan.closeCode ?? end?.code, size, completeBytes: size, mtimeMs };
 }
 
-/** Moves a live dump that ends with its close line into the outbox (copied when on another file system). */
-export async function moveComplete(source: string, target: string): Promise<void> {
-  try {
-    // Inline: a rename within one directory tree costs less than the thread-pool round trip.
-    fs.renameSync(source, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    await sealDump(source, target, undefined);
-  }
-}
-
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function pathOf(url: string): string {

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ANALYSIS_FORWARDER } from '../analysis/analysis.module.js';
 import type { AnalysisForwarder } from '../analysis/analysis-forwarder.js';
 import { adoptOrphans, slotDir } from '../cluster/work-folders.js';
-import type { AppConfig } from '../config/app-config.js';
+import { type AppConfig, logLevelEnabled } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { METADATA_STORE, type MetadataStore } from '../metadata/metadata.store.js';
@@ -55,7 +55,7 @@ export class FinalizationService implements OnModuleInit {
         retryScheduled: (backend) => metrics.retried.inc({ backend }),
       },
       log: {
-        log: (m) => this.logger.log(m),
+        log: logLevelEnabled(config.logLevel, 'log') ? (m) => this.logger.log(m) : undefined,
         warn: (m) => this.logger.warn(m),
         error: (m) => this.logger.error(m),
       },

@@ -119,6 +119,8 @@ class GatedStore implements DumpStore {
   }
   get pending(): number { return this.waiting.length; }
   open(): void { for (const resolve of this.waiting.splice(0)) resolve(); }
+  /** Lets the oldest waiting store finish. */
+  openOne(): void { this.waiting.shift()?.(); }
 }
 
 function queue(opts: Partial<FinalizeQueueOptions> & Pick<FinalizeQueueOptions, 'dumps' | 'metadata' | 'outboxDir'>): FinalizeQueue {
@@ -184,6 +186,35 @@ describe('FinalizeQueue', () => {
     assert.equal(dumps.maxActive <= 3, true, `max concurrent stores ${dumps.maxActive}`);
     assert.equal(metadata.rows.size, 20);
     assert.equal(q.depth, 0);
+  });
+
+  it('stores a complete dump straight from work/, without moving it through the outbox', async () => {
+    const d = layout();
+    const seen: string[] = [];
+    const spare = path.join(d.base, 'spare');
+    const local = new LocalDumpStore(d.dumps, 1, true, spare);
+    const dumps: DumpStore = {
+      backend: 'local',
+      ping: () => local.ping(),
+      store: (id, file) => {
+        seen.push(file);
+        return local.store(id, file);
+      },
+      recycle: (file) => local.recycle(file),
+    };
+    const metadata = new FlakyMetadata();
+    const q = queue({ dumps, metadata, outboxDir: d.outbox });
+    const file = liveFile(d.work, 'direct', 3, true);
+    q.submit({ id: 'direct', file, sealed: false, record: draft('direct', 3), complete: true });
+    await q.idle();
+    assert.deepEqual(seen, [file]);
+    assert.deepEqual(fs.readdirSync(d.work), []);
+    assert.deepEqual(fs.readdirSync(d.dumps), ['direct.jsonl.gz']);
+    const spares = fs.readdirSync(spare);
+    assert.equal(spares.length, 1, 'the source was handed to the store to reuse, not deleted');
+    assert.equal(fs.statSync(path.join(spare, spares[0])).size, 0);
+    assert.deepEqual(fs.readdirSync(d.outbox), []);
+    assert.equal(metadata.rows.get('direct')!.frameCount, 3);
   });
 
   it('tells onRecorded once per dump, after the record, while the file still exists', async () => {
@@ -255,6 +286,8 @@ describe('FinalizeQueue', () => {
       fs.mkdirSync(d.outbox, { recursive: true });
       // 1: crashed while live. 2: sealed but the live file not yet removed. 3: stored, not recorded.
       // 4: stored and recorded, outbox file not yet removed. 5: an interrupted seal's temp file.
+      // 6, 7: sessions that ended normally are stored from work/: 6 stored, not recorded; 7 stored
+      // and recorded, not yet removed. Their own close line is kept (no 1006 appended).
       liveFile(d.work, 's1', 4, false);
       liveFile(d.work, 's2', 4, true);
       fs.copyFileSync(path.join(d.work, 's2.jsonl'), path.join(d.outbox, 's2.jsonl'));
@@ -266,6 +299,10 @@ describe('FinalizeQueue', () => {
       liveFile(d.work, 's5', 4, false);
       fs.writeFileSync(path.join(d.outbox, 's5.jsonl.tmp'), 'half a copy');
       fs.writeFileSync(path.join(d.dumps, 's1.jsonl.gz.partial'), 'half a gzip');
+      liveFile(d.work, 's6', 4, true);
+      await store.store('s6', path.join(d.work, 's6.jsonl'));
+      liveFile(d.work, 's7', 4, true);
+      await metadata.insert({ ...draft('s7', 4), location: await store.store('s7', path.join(d.work, 's7.jsonl')) });
 
       for (let run = 0; run < 2; run++) {
         const q = queue({ dumps: new LocalDumpStore(d.dumps), metadata, outboxDir: d.outbox });
@@ -273,16 +310,37 @@ describe('FinalizeQueue', () => {
         await q.idle();
       }
       const rows = await metadata.find({}, 100);
-      assert.deepEqual(rows.map((r) => r.id).sort(), ['s1', 's2', 's3', 's4', 's5']);
+      assert.deepEqual(rows.map((r) => r.id).sort(), ['s1', 's2', 's3', 's4', 's5', 's6', 's7']);
       assert.deepEqual(fs.readdirSync(d.work), []);
       assert.deepEqual(fs.readdirSync(d.outbox), []);
-      assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['s1.jsonl.gz', 's2.jsonl.gz', 's3.jsonl.gz', 's4.jsonl.gz', 's5.jsonl.gz']);
+      assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['s1', 's2', 's3', 's4', 's5', 's6', 's7'].map((id) => `${id}.jsonl.gz`));
+      const s6 = rows.find((r) => r.id === 's6')!;
+      assert.deepEqual([s6.closeCode, s6.frameCount, s6.user], [1000, 4, 'u']);
+      const s6Lines = zlib.gunzipSync(fs.readFileSync(s6.location)).toString().split('\n');
+      assert.deepEqual(s6Lines.slice(-2), ['["close",null,1000,1]', '']);
       const s1 = zlib.gunzipSync(fs.readFileSync(path.join(d.dumps, 's1.jsonl.gz'))).toString().split('\n');
       assert.equal(s1.at(-2), '["close",null,1006,0]');
       assert.equal(s1.length, 2 + 4 + 1 + 1);
     } finally {
       await metadata.close();
     }
+  });
+
+  it('records of dumps stored one after another share one commit', async () => {
+    const d = layout();
+    const dumps = new GatedStore(new LocalDumpStore(d.dumps));
+    const metadata = new FlakyMetadata();
+    const q = queue({ dumps, metadata, outboxDir: d.outbox, concurrency: 3, groupWaitMs: 1000 });
+    const ids = ['t0', 't1', 't2'];
+    for (const id of ids) q.submit({ id, file: liveFile(d.work, id, 3, true), sealed: false, record: draft(id, 3), complete: true });
+    while (dumps.pending < ids.length) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < ids.length; i++) {
+      dumps.openOne();
+      // Several turns of the event loop between the stores: each would otherwise commit alone.
+      for (let turn = 0; turn < 5; turn++) await new Promise((r) => setImmediate(r));
+    }
+    await q.idle();
+    assert.deepEqual(metadata.groups.map((g) => [...g].sort()), [ids]);
   });
 
   it('records the dumps stored in the same turn as one group; a failed group retries each record alone, none twice', async () => {
@@ -315,7 +373,7 @@ describe('FinalizeQueue', () => {
     const w1 = path.join(d.dumps, 'w1.jsonl.gz');
     for (let i = 0; i < 1000 && !fs.existsSync(w1); i++) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(fs.readdirSync(d.dumps).sort(), ['w0.jsonl.gz', 'w1.jsonl.gz']);
-    assert.deepEqual(metadata.groups, [['w0']], 'both stored while the first record waits');
+    assert.equal(metadata.rows.size, 0, 'both stored while the first record waits');
     assert.equal(dumps.maxActive, 1, 'still one store at a time');
     open();
     await q.idle();

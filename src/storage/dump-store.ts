@@ -14,6 +14,11 @@ export interface DumpStore {
   ping(): Promise<void>;
   /** Releases connections at shutdown. */
   close?(): void;
+  /**
+   * Takes a dump's source file once the dump is stored and recorded, in place of deleting it:
+   * the file (emptied at once) may become the temp file of a later store. Absent: the file is deleted.
+   */
+  recycle?(file: string): void;
 }
 
 export const DUMP_STORE = Symbol('DUMP_STORE');

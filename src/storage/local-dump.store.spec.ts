@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 
+import { DATA_FILE_MODE } from '../common/file-modes.js';
 import { LocalDumpStore } from './local-dump.store.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'local-dump-store-spec-'));
@@ -110,6 +111,76 @@ describe('LocalDumpStore', () => {
     assert.deepEqual(fs.readdirSync(dir), []);
     const stored = await store.store('big', src);
     assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(body));
+  });
+
+  it('reuses the emptied file of a recorded dump as a later temp file instead of creating one', async () => {
+    const dir = path.join(root, 'recycle');
+    const spareDir = path.join(root, 'recycle-spare');
+    const store = new LocalDumpStore(dir, 1, true, spareDir);
+    const first = path.join(root, 'src-recycle-1');
+    fs.writeFileSync(first, 'RTCStatsDump\n{}\n["first dump"]\n', { mode: 0o644 });
+    await store.store('rc1', first);
+    const inode = fs.statSync(first).ino;
+    store.recycle(first);
+    assert.equal(fs.existsSync(first), false);
+    assert.deepEqual(fs.readdirSync(dir), ['rc1.jsonl.gz']);
+    const spares = fs.readdirSync(spareDir);
+    assert.equal(spares.length, 1);
+    assert.equal(fs.statSync(path.join(spareDir, spares[0])).size, 0, 'the dump is readable only in its .gz');
+
+    const second = path.join(root, 'src-recycle-2');
+    fs.writeFileSync(second, 'RTCStatsDump\n{}\n["second dump"]\n');
+    const stored = await store.store('rc2', second);
+    const stat = fs.statSync(stored);
+    assert.equal(stat.ino, inode, 'written into the spare, not a new file');
+    assert.equal(stat.mode & 0o777, DATA_FILE_MODE, 'with the data file mode, whatever the source had');
+    assert.equal(zlib.gunzipSync(fs.readFileSync(stored)).toString(), 'RTCStatsDump\n{}\n["second dump"]\n');
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['rc1.jsonl.gz', 'rc2.jsonl.gz']);
+    assert.deepEqual(fs.readdirSync(spareDir), []);
+  });
+
+  it('keeps a bounded number of spares (the other sources are deleted), and a restart removes them', () => {
+    const dir = path.join(root, 'spares');
+    const spareDir = path.join(root, 'spares-spare');
+    const store = new LocalDumpStore(dir, 1, true, spareDir);
+    const sources = Array.from({ length: 40 }, (_, i) => {
+      const file = path.join(root, `src-spare-${i}`);
+      fs.writeFileSync(file, `dump ${i}\n`);
+      return file;
+    });
+    for (const file of sources) store.recycle(file);
+    assert.ok(sources.every((f) => !fs.existsSync(f)));
+    assert.deepEqual(fs.readdirSync(dir), []);
+    const spares = fs.readdirSync(spareDir);
+    assert.ok(spares.length > 0 && spares.length < sources.length, `${spares.length} spares`);
+    assert.ok(spares.every((f) => fs.statSync(path.join(spareDir, f)).size === 0));
+    store.recycle(path.join(root, 'src-spare-missing'));
+    new LocalDumpStore(dir, 1, true, spareDir);
+    assert.deepEqual(fs.readdirSync(spareDir), []);
+  });
+
+  it('deletes, never empties, a source that has another name (a hard link keeps its bytes)', () => {
+    const dir = path.join(root, 'linked');
+    const spareDir = path.join(root, 'linked-spare');
+    const store = new LocalDumpStore(dir, 1, true, spareDir);
+    const src = path.join(root, 'src-linked');
+    const link = path.join(root, 'src-linked-link');
+    fs.writeFileSync(src, 'RTCStatsDump\n{}\n["kept"]\n');
+    fs.linkSync(src, link);
+    store.recycle(src);
+    assert.equal(fs.existsSync(src), false);
+    assert.equal(fs.readFileSync(link, 'utf8'), 'RTCStatsDump\n{}\n["kept"]\n');
+    assert.deepEqual(fs.readdirSync(spareDir), []);
+  });
+
+  it('without a spare folder, deletes the sources it is given', () => {
+    const dir = path.join(root, 'no-spares');
+    const store = new LocalDumpStore(dir);
+    const src = path.join(root, 'src-no-spare');
+    fs.writeFileSync(src, 'x\n');
+    store.recycle(src);
+    assert.equal(fs.existsSync(src), false);
+    assert.deepEqual(fs.readdirSync(dir), []);
   });
 
   it('removes temp files a crash left behind when it starts', () => {

@@ -26,6 +26,13 @@ const INLINE_BYTES = 64 * 1024;
 const SPARE_READ_BUFFERS = 4;
 /** Output chunk of the thread-pool gzip of a dump up to WHOLE_FILE_BYTES. */
 const GZIP_CHUNK = 256 * 1024;
+/**
+ * Emptied source files kept to become temp files. Creating a file costs more than renaming one,
+ * far more on ext4 without a journal, where each new inode is searched past every recently deleted
+ * one: deleting a source file per dump and creating a temp file per dump made each create walk
+ * thousands of them under load.
+ */
+const MAX_SPARES = 16;
 const gzip = promisify(zlib.gzip);
 const read = promisify(fs.read);
 const write = promisify(fs.write);
@@ -39,6 +46,24 @@ export function removeStalePartials(dir: string): void {
   if (!fs.existsSync(dir)) return;
   for (const name of fs.readdirSync(dir)) {
     if (name.endsWith(PARTIAL)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/** Another name for the same bytes (analysis forwarding hard-links a stored dump's file) must keep them. */
+function hasOtherNames(file: string): boolean {
+  try {
+    return fs.statSync(file).nlink > 1;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+function removeIfPresent(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
@@ -67,18 +92,30 @@ async function writeAll(fd: number, data: Buffer): Promise<void> {
 export class LocalDumpStore implements DumpStore {
   readonly backend = 'local';
   private readonly spare: Buffer[] = [];
+  private readonly spareFiles: string[] = [];
+  private spareSeq = 0;
+  /** Where recycled source files wait to become temp files; undefined: sources are deleted. */
+  private spareDir: string | undefined;
 
   /**
    * `removeStale`: clear temp files of an earlier run at start. Not in a cluster worker, which
    * starts while other workers write theirs; the primary clears them before forking any.
+   * `spareDir`: this process's own folder for spare files (emptied at start), on the same file
+   * system as `dir` and as the source files.
    */
   constructor(
     private readonly dir: string,
     private readonly gzipLevel = 1,
     removeStale = true,
+    spareDir?: string,
   ) {
     makeDataDir(dir);
     if (removeStale) removeStalePartials(dir);
+    if (spareDir !== undefined) {
+      fs.rmSync(spareDir, { recursive: true, force: true });
+      makeDataDir(spareDir);
+      this.spareDir = spareDir;
+    }
   }
 
   /** Writes and removes a probe file: the directory exists and takes a write. */
@@ -92,6 +129,7 @@ export class LocalDumpStore implements DumpStore {
     const target = path.join(this.dir, `${id}.jsonl.gz`);
     if (fs.existsSync(target)) return target;
     const temp = `${target}${PARTIAL}`;
+    this.takeSpare(temp);
     try {
       // Dumps up to 1 MiB (most sessions): one read, one gzip call, one write, the sync on the same
       // descriptor; each step inline when small, one thread-pool round trip otherwise (the default
@@ -114,6 +152,51 @@ export class LocalDumpStore implements DumpStore {
       throw err;
     }
     return target;
+  }
+
+  /**
+   * Moved into the spare folder, then emptied (the stored dump's bytes stay readable nowhere but
+   * in its .gz): a crash leaves at most a file there, which the next start removes. Without
+   * a spare folder, with enough spares, or when the file has another name, it is deleted.
+   */
+  recycle(file: string): void {
+    if (this.spareDir === undefined || this.spareFiles.length >= MAX_SPARES || hasOtherNames(file)) {
+      removeIfPresent(file);
+      return;
+    }
+    const spare = path.join(this.spareDir, `${this.spareSeq++}${PARTIAL}`);
+    try {
+      fs.renameSync(file, spare);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EXDEV') throw err;
+      removeIfPresent(file);
+      return;
+    }
+    try {
+      fs.truncateSync(spare, 0);
+      // A source of an older run may have another mode; the stored dump must have ours.
+      fs.chmodSync(spare, DATA_FILE_MODE);
+    } catch {
+      fs.rmSync(spare, { force: true });
+      return;
+    }
+    this.spareFiles.push(spare);
+  }
+
+  /** Puts a spare file at `temp`, where the store then writes without creating a file. */
+  private takeSpare(temp: string): void {
+    const spare = this.spareFiles.pop();
+    if (spare === undefined) return;
+    try {
+      fs.renameSync(spare, temp);
+    } catch (err) {
+      // Gone (removed by hand): the store creates the file. On another file system: no more spares.
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') return;
+      this.spareDir = undefined;
+      for (const f of [spare, ...this.spareFiles.splice(0)]) fs.rmSync(f, { force: true });
+    }
   }
 
   /**

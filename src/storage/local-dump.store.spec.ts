@@ -79,40 +79,6 @@ describe('LocalDumpStore', () => {
     assert.equal(zlib.gunzipSync(fs.readFileSync(empty)).toString(), '');
   });
 
-  it('stores large dumps read in chunks exactly, several at once (they share the reused read buffers)', async () => {
-    const dir = path.join(root, 'reuse-large');
-    const store = new LocalDumpStore(dir);
-    // Each over WHOLE_FILE_BYTES, a different size and a different byte per dump: a chunk read into
-    // a buffer zlib had not yet consumed, or one dump's chunk in another's, changes the stored bytes.
-    const bodies = Array.from({ length: 6 }, (_, i) => {
-      const line = `["getStats","PC_0",{"v":"${String.fromCharCode(97 + i).repeat(200)}"},${i}]\n`;
-      return Buffer.from(line.repeat(Math.ceil((1_100_000 + i * 700_000) / line.length)));
-    });
-    const sources = bodies.map((b, i) => {
-      const file = path.join(root, `src-large-${i}`);
-      fs.writeFileSync(file, b);
-      return file;
-    });
-    const stored = await Promise.all(sources.map((file, i) => store.store(`large-${i}`, file)));
-    stored.forEach((location, i) => assert.ok(zlib.gunzipSync(fs.readFileSync(location)).equals(bodies[i]), `dump ${i}`));
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
-  });
-
-  it('fails a large dump whose temp file cannot be written, leaving nothing behind, and stores it later', async () => {
-    const dir = path.join(root, 'large-broken');
-    const store = new LocalDumpStore(dir);
-    const src = path.join(root, 'src-large-broken');
-    const body = Buffer.from('[1,"x"]\n'.repeat(400_000));
-    fs.writeFileSync(src, body);
-    // A directory where the temp file goes: the write stream fails while chunks are being compressed.
-    fs.mkdirSync(path.join(dir, 'big.jsonl.gz.partial'));
-    await assert.rejects(store.store('big', src), /EISDIR/);
-    fs.rmdirSync(path.join(dir, 'big.jsonl.gz.partial'));
-    assert.deepEqual(fs.readdirSync(dir), []);
-    const stored = await store.store('big', src);
-    assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(body));
-  });
-
   it('reuses the emptied file of a recorded dump as a later temp file instead of creating one', async () => {
     const dir = path.join(root, 'recycle');
     const spareDir = path.join(root, 'recycle-spare');

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 import { DATA_FILE_MODE, makeDataDir } from '../common/file-modes.js';
-import { type DumpStore, STORE_GZIP_CHUNK } from './dump-store.js';
+import { type DumpStore, STORE_GZIP_CHUNK, STORE_READ_CHUNK } from './dump-store.js';
 
 const PARTIAL = '.partial';
 /** Dumps up to this size are read and gzipped whole (bounded memory per store), larger ones streamed. */
@@ -17,8 +17,7 @@ const WHOLE_FILE_BYTES = 1024 * 1024;
  */
 const INLINE_BYTES = 64 * 1024;
 /**
- * Read buffers (WHOLE_FILE_BYTES each) kept for the dumps that do not fit INLINE_BYTES, read whole
- * or, when larger, one chunk after the other. A fresh Buffer per dump is garbage outside
+ * Read buffers kept for dumps up to WHOLE_FILE_BYTES. A fresh Buffer per dump is garbage outside
  * the JS heap, which V8 collects only after tens of MiB of it pile up: a burst of 50 closes of 1 MB
  * dumps raised peak RSS by about 30 MiB. Reused, it is at most this many MiB, each touched only as
  * far as the largest dumps reach.
@@ -144,7 +143,18 @@ export class LocalDumpStore implements DumpStore {
           fs.closeSync(fd);
         }
       } else {
-        await this.gzipStreamed(file, temp);
+        const out = fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE });
+        await pipeline(
+          fs.createReadStream(file, { highWaterMark: STORE_READ_CHUNK }),
+          zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK }),
+          out,
+        );
+        const handle = await fs.promises.open(temp, 'r');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       fs.renameSync(temp, target);
     } catch (err) {
@@ -196,52 +206,6 @@ export class LocalDumpStore implements DumpStore {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') return;
       this.spareDir = undefined;
       for (const f of [spare, ...this.spareFiles.splice(0)]) fs.rmSync(f, { force: true });
-    }
-  }
-
-  /**
-   * Gzips a dump larger than WHOLE_FILE_BYTES into `temp` and syncs it, reading through one of the
-   * reused buffers: a read stream's fresh chunk per read is the same late-collected garbage that a
-   * burst of closes of large sessions piles up. The buffer is read into again only once zlib has
-   * consumed the previous chunk.
-   */
-  private async gzipStreamed(file: string, temp: string): Promise<void> {
-    const fd = fs.openSync(file, 'r');
-    const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(WHOLE_FILE_BYTES);
-    let reusable = false;
-    try {
-      const gz = zlib.createGzip({ level: this.gzipLevel, chunkSize: STORE_GZIP_CHUNK });
-      const written = pipeline(gz, fs.createWriteStream(temp, { flags: 'w', mode: DATA_FILE_MODE }));
-      // Awaited below; until then a failure must not count as an unhandled rejection.
-      written.catch(() => undefined);
-      try {
-        for (let offset = 0; ; ) {
-          const { bytesRead } = await read(fd, buffer, 0, buffer.length, offset);
-          if (bytesRead === 0) break;
-          offset += bytesRead;
-          const consumed = new Promise<void>((resolve, reject) => gz.write(buffer.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve())));
-          consumed.catch(() => undefined);
-          // A failed write stream ends the pipeline, which may never call back for the chunk.
-          await Promise.race([consumed, written]);
-        }
-        gz.end();
-        await written;
-      } catch (err) {
-        gz.destroy();
-        await written.catch(() => undefined);
-        throw err;
-      }
-      // After a failure zlib may still be reading the buffer: it is not handed out again.
-      reusable = true;
-    } finally {
-      fs.closeSync(fd);
-      if (reusable && this.spare.length < SPARE_READ_BUFFERS) this.spare.push(buffer);
-    }
-    const out = fs.openSync(temp, 'r');
-    try {
-      await fsync(out);
-    } finally {
-      fs.closeSync(out);
     }
   }
 

@@ -149,9 +149,16 @@ export interface Closed {
   reason: string;
 }
 
+/**
+ * Close codes of clients opened by connect(), noted from the start: a server that rejects right
+ * after the upgrade can close a socket before the test's await of connect() resumes.
+ */
+const closes = new WeakMap<WebSocket, Promise<Closed>>();
+
 /** Opens a client; resolves on open, rejects on error. */
 export function connect(url: string, protocols: string | string[] = 'rtcstats#5.0', options: object = {}): Promise<WebSocket> {
   const ws = new WebSocket(url, protocols, options);
+  closes.set(ws, new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))));
   return within(
     new Promise((resolve, reject) => {
       ws.once('open', () => resolve(ws));
@@ -163,9 +170,10 @@ export function connect(url: string, protocols: string | string[] = 'rtcstats#5.
 
 /** Resolves with the close code and reason the client observed. */
 export function closed(ws: WebSocket, ms = TIMEOUT_MS): Promise<Closed> {
-  if (ws.readyState === WebSocket.CLOSED) throw new Error('socket already closed; attach closed() earlier');
+  const noted = closes.get(ws);
+  if (noted === undefined && ws.readyState === WebSocket.CLOSED) throw new Error('socket already closed; attach closed() earlier');
   return within(
-    new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
+    noted ?? new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
     'close',
     ms,
   );

@@ -41,6 +41,34 @@ describe('KyselyMetadataStore on SQLite', () => {
     }
   });
 
+  it('an insert resolves only once the WAL holding its commit is fsynced (synchronous = NORMAL does not)', async () => {
+    const file = path.join(root, 'synced.sqlite');
+    const synced: Array<{ ino: number; size: number }> = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const store = await openSqliteMetadataStore(file, undefined, undefined, async (fd) => {
+      const st = fs.fstatSync(fd);
+      synced.push({ ino: st.ino, size: st.size });
+      await held;
+    });
+    try {
+      let resolved = false;
+      const inserted = store.insertMany([record('s1'), record('s2')]).then(() => (resolved = true));
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(resolved, false, 'not resolved while its fsync is pending');
+      assert.equal(synced.length, 1, 'one fsync per group');
+      const wal = fs.statSync(`${file}-wal`);
+      assert.equal(synced[0].ino, wal.ino, 'the descriptor synced is the WAL file');
+      assert.ok(synced[0].size > 0, 'the commit is in the WAL when it is synced');
+      release();
+      await inserted;
+      assert.ok(await store.get('s2'));
+    } finally {
+      release();
+      await store.close();
+    }
+  });
+
   it('insertMany records a group all or none, idempotent per dump id', async () => {
     const file = path.join(root, 'group.sqlite');
     const store = await openSqliteMetadataStore(file);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -13,11 +14,14 @@ import { type Database as Schema, DEFAULT_TABLE } from './schema.js';
 /** How long one write may wait for another connection's lock (blocking the event loop meanwhile). */
 export const SQLITE_BUSY_TIMEOUT_MS = 10;
 
+const fsyncInPool = promisify(fs.fsync);
+
 /** Opens (and migrates) the embedded SQLite metadata database. */
 export async function openSqliteMetadataStore(
   file: string,
   options: Omit<KyselyMetadataStoreOptions, 'backend'> = { table: DEFAULT_TABLE, hostIdentifier: null },
   onMigrated?: (applied: string[]) => void,
+  syncFile: (fd: number) => Promise<void> = fsyncInPool,
 ): Promise<KyselyMetadataStore> {
   makeDataDir(path.dirname(file));
   // SQLite would create the file 0644; created here first, it gives -wal and -shm the same mode as the database.
@@ -30,8 +34,8 @@ export async function openSqliteMetadataStore(
   // the finalization queue retries it with backoff (the same path a PostgreSQL outage takes).
   // Measured (bench/sqlite-lock.measure.mjs): 5000 ms here stalled the event loop 5.1 s per insert.
   sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
-  // With WAL, NORMAL syncs at checkpoints instead of every commit: a power loss can drop the
-  // last records but never corrupts the database (dumps themselves are fsynced by the store).
+  // With WAL, NORMAL syncs at checkpoints instead of every commit, on the main thread; FULL would
+  // fsync every commit there. The store fsyncs the WAL itself after each insert, in the pool.
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
@@ -41,7 +45,7 @@ export async function openSqliteMetadataStore(
     await db.destroy();
     throw err;
   }
-  return new SqliteMetadataStore(db, sqlite, { ...options, backend: 'sqlite' });
+  return new SqliteMetadataStore(db, sqlite, `${file}-wal`, syncFile, { ...options, backend: 'sqlite' });
 }
 
 /**
@@ -52,8 +56,17 @@ export async function openSqliteMetadataStore(
  */
 class SqliteMetadataStore extends KyselyMetadataStore {
   private readonly insertRows: (records: readonly DumpRecord[]) => void;
+  /** The WAL file, opened at the first insert (SQLite reuses it for the life of the connection). */
+  private walFd: number | undefined;
+  private readonly syncing = new Set<Promise<void>>();
 
-  constructor(db: Kysely<Schema>, sqlite: Database.Database, options: KyselyMetadataStoreOptions) {
+  constructor(
+    db: Kysely<Schema>,
+    sqlite: Database.Database,
+    private readonly walFile: string,
+    private readonly syncFile: (fd: number) => Promise<void>,
+    options: KyselyMetadataStoreOptions,
+  ) {
     super(db, options);
     const sample = toRow(SAMPLE, null);
     const columns = Object.keys(sample) as (keyof typeof sample)[];
@@ -76,6 +89,24 @@ class SqliteMetadataStore extends KyselyMetadataStore {
     // Through Kysely's connection lock: run while one of its transactions is open (an analysis
     // result being recorded), the statement would join that transaction and share its fate.
     await this.db.connection().execute(async () => this.insertRows(records));
+    // Resolved means durable: the queue then removes the dump's source file, so a power loss must
+    // not take a commit that synchronous = NORMAL leaves unsynced (one fsync per group, off the loop).
+    this.walFd ??= fs.openSync(this.walFile, 'r');
+    const sync = this.syncFile(this.walFd);
+    this.syncing.add(sync);
+    try {
+      await sync;
+    } finally {
+      this.syncing.delete(sync);
+    }
+  }
+
+  override async close(): Promise<void> {
+    // The descriptor stays open until no fsync in the pool uses it.
+    await Promise.allSettled([...this.syncing]);
+    if (this.walFd !== undefined) fs.closeSync(this.walFd);
+    this.walFd = undefined;
+    await super.close();
   }
 }
 

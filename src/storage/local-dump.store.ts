@@ -48,16 +48,6 @@ export function removeStalePartials(dir: string): void {
   }
 }
 
-/** Another name for the same bytes (analysis forwarding hard-links a stored dump's file) must keep them. */
-function hasOtherNames(file: string): boolean {
-  try {
-    return fs.statSync(file).nlink > 1;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
 function removeIfPresent(file: string): void {
   try {
     fs.unlinkSync(file);
@@ -170,7 +160,14 @@ export class LocalDumpStore implements DumpStore {
    * a spare folder, with enough spares, or when the file has another name, it is deleted.
    */
   recycle(file: string): void {
-    if (this.spareDir === undefined || this.spareFiles.length >= MAX_SPARES || hasOtherNames(file)) {
+    if (this.spareDir === undefined || this.spareFiles.length >= MAX_SPARES) {
+      removeIfPresent(file);
+      return;
+    }
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    if (stat === undefined) return;
+    // Another name for the same bytes (analysis forwarding hard-links a stored dump's file) keeps them.
+    if (stat.nlink > 1) {
       removeIfPresent(file);
       return;
     }
@@ -187,7 +184,7 @@ export class LocalDumpStore implements DumpStore {
     try {
       fs.truncateSync(spare, 0);
       // A source of an older run may have another mode; the stored dump must have ours.
-      fs.chmodSync(spare, DATA_FILE_MODE);
+      if ((stat.mode & 0o777) !== DATA_FILE_MODE) fs.chmodSync(spare, DATA_FILE_MODE);
     } catch {
       fs.rmSync(spare, { force: true });
       return;

@@ -130,7 +130,6 @@ export class FinalizeQueue {
   /** Records waiting for the next group commit, and whether one is running. */
   private readonly group: Array<{ record: DumpRecord; resolve: () => void; reject: (e: unknown) => void }> = [];
   private committing = false;
-  private commitQueued = false;
   private commitTimer: NodeJS.Timeout | undefined;
   private readonly groupWaitMs: number;
 
@@ -349,25 +348,11 @@ export class FinalizeQueue {
   private scheduleCommit(): void {
     // A running commit takes the records that arrive meanwhile when it is done.
     if (this.committing) return;
-    if (this.group.length < MAX_GROUP) {
-      this.commitTimer ??= setTimeout(() => {
-        this.commitTimer = undefined;
-        void this.commit();
-      }, this.groupWaitMs);
-      return;
-    }
-    clearTimeout(this.commitTimer);
-    this.commitTimer = undefined;
-    if (this.commitQueued) return;
-    this.commitQueued = true;
-    setImmediate(() => {
-      this.commitQueued = false;
-      void this.commit();
-    });
+    if (this.group.length < MAX_GROUP) this.commitTimer ??= setTimeout(() => void this.commit(), this.groupWaitMs);
+    else void this.commit();
   }
 
   private async commit(): Promise<void> {
-    if (this.committing) return;
     clearTimeout(this.commitTimer);
     this.commitTimer = undefined;
     this.committing = true;

@@ -121,8 +121,16 @@ function valueSpan(text: string) {
 
 /** Whether one of the (sorted) key hits lies in span. */
 function holdsHit(hits: readonly number[], span: Span): boolean {
-  for (const h of hits) if (h >= span.start && h < span.end) return true;
-  return false;
+  // Binary search: a client controls how many members and hits a frame has, so a scan of every
+  // hit per member would be quadratic in the frame size.
+  let lo = 0;
+  let hi = hits.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (hits[mid] < span.start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < hits.length && hits[lo] < span.end;
 }
 
 /** The text scan of a span that holds an address key where a report does not put one (nested, or in an array). */

@@ -401,3 +401,72 @@ describe('adversarial frames leave no host address', () => {
     }
   });
 });
+
+describe('getStats frames walked without a full parse', () => {
+  /** The same frame through the path that parses it whole first (method 1.0 is not the stats head the walk takes). */
+  function parsedPath(frame: string): string {
+    assert.ok(frame.startsWith('["g",'));
+    return `["g",${run(`[1.0,${frame.slice(5)}`).slice(5)}`;
+  }
+  /** A host address still under an address key: what the stats rewrite must never leave. */
+  const UNDER_KEY = new RegExp(
+    `"(?:134|141|ip|address|relatedAddress)"\\s*:\\s*"(?:${LEAKS.map((l) => l.replaceAll('.', '\\.')).join('|')})"`,
+    'i',
+  );
+  const statsWithHost = fixtureFrames('chrome-loopback-90s.frames.jsonl').filter((f) => f.startsWith('["g",') && f.includes(HOST_V4));
+
+  it('rewrites valid frames exactly as the parsed path does', () => {
+    assert.equal(statsWithHost.length, 2);
+    const frames = [
+      ...statsWithHost,
+      `["g","ip",{"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"80":1}},{"134":"${HOST_V4}"}]`,
+      `["g","PC_0",{"5":{"80":1},"6":{"134":"${HOST_V4}"}},"\\u0031"]`,
+      `["g","PC_0",{"134":{"80":1},"6":{"x":{"address":"${HOST_V6}"}},"7":"${HOST_V4}","8":["relatedAddress"]},1]`,
+    ];
+    for (const frame of frames) {
+      JSON.parse(frame);
+      assert.equal(run(frame), parsedPath(frame), frame);
+    }
+  });
+
+  it('sends frames whose separators are not JSON to the text scan', () => {
+    const frames = [
+      `["g","PC_0",{"4":{"80":1} "5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":"a"134":"${HOST_V4}"},1]`,
+      `["g","PC_0",{"5":{"80":1}}{"134":"${HOST_V4}"}]`,
+      `["g","PC_0",{5:{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5" {"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":,"6":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"4":{"a":[1}],"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"4":{"a":"x},"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"4":{"a":"\\"},"5":{"\\u0031\\u00334":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"134":"${HOST_V4}","x":01}},1]`,
+      `["g","PC_0",{"5":{"134":"${HOST_V4}"},"6":{"141":"${HOST_V6}"}`,
+      `\u00a0["g","PC_0",{"5":{"134":"${HOST_V4}"}},1]`,
+    ];
+    for (const frame of frames) {
+      assert.throws(() => JSON.parse(frame), frame);
+      assertNoLeak(run(frame));
+    }
+  });
+
+  it('leaves no host address under an address key after any one-byte deletion or insertion', () => {
+    for (const frame of statsWithHost) {
+      for (let i = 0; i < frame.length; i++) {
+        const variants = [frame.slice(0, i) + frame.slice(i + 1), ...[',', ':', '{', '}', '[', '"', '\\'].map((c) => frame.slice(0, i) + c + frame.slice(i))];
+        for (const variant of variants) {
+          const out = run(variant);
+          assert.doesNotMatch(out, UNDER_KEY, variant);
+          let valid = true;
+          try {
+            JSON.parse(variant);
+          } catch {
+            valid = false;
+          }
+          if (valid && variant.startsWith('["g",')) assert.equal(out, parsedPath(variant), variant);
+        }
+      }
+    }
+  });
+});

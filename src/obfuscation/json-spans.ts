@@ -1,7 +1,9 @@
 /**
  * Offsets of values inside JSON text, so that a value can be replaced (or a member removed)
- * while every other byte stays as the client wrote it. Only ever run on text JSON.parse has
- * accepted, so it does not validate; it throws if the text is not JSON after all.
+ * while every other byte stays as the client wrote it. It does not validate the values it skips
+ * (run it on text JSON.parse accepted, or parse the spans it returns), but it throws where the
+ * separators it steps over are not JSON's, so a walk it completes agrees with JSON.parse on
+ * where each member starts and ends whenever those members parse.
  */
 
 export interface Span {
@@ -18,6 +20,7 @@ export interface Member extends Span {
 
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
+const COLON = 0x3a;
 
 export function skipWhitespace(text: string, i: number): number {
   for (;;) {
@@ -60,10 +63,13 @@ function valueEnd(text: string, i: number): number {
     }
     throw new SyntaxError('unterminated JSON container');
   }
+  // A number or a literal: only the characters those can hold, so a value that is neither (a
+  // stray quote or bracket) ends here and fails the separator check of the caller.
   let j = i;
   for (; j < text.length; j++) {
     const d = text.charCodeAt(j);
-    if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+    const letter = (d | 0x20) >= 0x61 && (d | 0x20) <= 0x7a;
+    if (!letter && !(d >= 0x30 && d <= 0x39) && d !== 0x2b && d !== 0x2d && d !== 0x2e) break;
   }
   return j;
 }
@@ -78,15 +84,21 @@ export function members(text: string, i: number, until = Infinity): Member[] {
   if (text[j] === '}') return out;
   for (;;) {
     const keyStart = j;
+    if (text.charCodeAt(j) !== QUOTE) throw new SyntaxError('expected a JSON key');
     const keyEnd = stringEnd(text, j);
     const raw = text.slice(keyStart + 1, keyEnd - 1);
     const key = raw.includes('\\') ? (JSON.parse(text.slice(keyStart, keyEnd)) as string) : raw;
-    const start = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1);
+    const colon = skipWhitespace(text, keyEnd);
+    if (text.charCodeAt(colon) !== COLON) throw new SyntaxError("expected ':' after a JSON key");
+    const start = skipWhitespace(text, colon + 1);
     const end = valueEnd(text, start);
+    if (end === start) throw new SyntaxError('expected a JSON value');
     out.push({ key, keyStart, start, end });
     if (end > until) return out;
     j = skipWhitespace(text, end);
-    if (text.charCodeAt(j) !== COMMA) return out;
+    const c = text.charCodeAt(j);
+    if (c === CLOSE_BRACE) return out;
+    if (c !== COMMA) throw new SyntaxError("expected ',' or '}' after a JSON member");
     j = skipWhitespace(text, j + 1);
   }
 }

@@ -79,6 +79,22 @@ describe('LocalDumpStore', () => {
     assert.equal(buffers.size, 1, 'every slice goes into the same buffer');
   });
 
+  it('sizes the gzip output chunk to the dump: a mid-size dump gets one chunk that holds its gzip, not the largest chunk', async (t) => {
+    const dir = path.join(root, 'chunk');
+    const store = new LocalDumpStore(dir);
+    const text = Array.from({ length: 6000 }, (_, i) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234}},1000]\n`).join('');
+    const src = path.join(root, 'src-chunk');
+    fs.writeFileSync(src, text);
+    const created = t.mock.method(zlib, 'createGzip');
+    const stored = await store.store('chunk', src);
+    t.mock.restoreAll();
+    assert.equal(created.mock.callCount(), 1);
+    const { chunkSize } = (created.mock.calls[0].arguments as unknown[])[0] as zlib.ZlibOptions;
+    const gzipped = fs.statSync(stored).size;
+    assert.ok(text.length > 300_000 && gzipped <= chunkSize! && chunkSize! < 256 * 1024, `${text.length} B, gzip ${gzipped} B, chunk ${chunkSize} B`);
+    assert.equal(zlib.gunzipSync(fs.readFileSync(stored)).toString(), text);
+  });
+
   it('a read error in the middle of a large dump fails the store: no .partial, the source intact, the next stores exact', async () => {
     const dir = path.join(root, 'read-error');
     const store = new LocalDumpStore(dir);

@@ -28,11 +28,20 @@ const SLICE_BYTES = 1024 * 1024;
  */
 const SPARE_READ_BUFFERS = 4;
 /**
- * Output chunk of the gzip stream: each chunk it fills is one thread-pool round trip, and level 1
- * shrinks rtcstats JSON about fourfold, so a slice's output is about one chunk (the default 16 KiB
- * would take one per 16 KiB).
+ * Largest output chunk of the gzip stream: each chunk it fills is one thread-pool round trip, and
+ * level 1 shrinks rtcstats JSON about fourfold, so a slice's output is about one chunk (the default
+ * 16 KiB would take one per 16 KiB).
  */
 const GZIP_CHUNK = 256 * 1024;
+/**
+ * The output chunk for a dump of `size` bytes: about a third of it, so that a smaller dump's gzip
+ * still fits one chunk without allocating a whole GZIP_CHUNK per store. The chunks are garbage
+ * outside the JS heap once written; after a burst of closes they are what brings V8's next full
+ * collection forward.
+ */
+function gzipChunk(size: number): number {
+  return Math.min(GZIP_CHUNK, Math.ceil(size / 3 / 16384) * 16384);
+}
 /**
  * Emptied source files kept to become temp files. Creating a file costs more than renaming one,
  * far more on ext4 without a journal, where each new inode is searched past every recently deleted
@@ -222,7 +231,7 @@ export class LocalDumpStore implements DumpStore {
    */
   private async gzipSliced(src: number, size: number, out: number): Promise<void> {
     const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(SLICE_BYTES);
-    const gz = zlib.createGzip({ level: this.gzipLevel, chunkSize: GZIP_CHUNK });
+    const gz = zlib.createGzip({ level: this.gzipLevel, chunkSize: gzipChunk(size) });
     let parts: Buffer[] = [];
     let gathered = 0;
     gz.on('data', (chunk: Buffer) => {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 
@@ -323,6 +326,42 @@ describe('FinalizeQueue', () => {
       assert.equal(s1.length, 2 + 4 + 1 + 1);
     } finally {
       await metadata.close();
+    }
+  });
+
+  it('a dumps folder that fills up while a large dump is gzipped: nothing is recorded, the dump waits; once there is room, one object and one record (real local store and SQLite)', async (t) => {
+    const d = layout();
+    fs.mkdirSync(d.dumps);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', d.dumps], { stdio: 'pipe' });
+    } catch (err) {
+      t.skip(`cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]}); needs root`);
+      return;
+    }
+    const metadata = await openSqliteMetadataStore(path.join(d.base, 'm.sqlite'));
+    try {
+      // About 4 MB whose gzip is about 2 MB (random ids): the first slices' output fits, a later one does not.
+      const frames = Array.from({ length: 40_000 }, (_, i) => `["g","PC_0",{"n":${i},"id":"${crypto.randomBytes(24).toString('hex')}"},1]`);
+      const content = header('big') + frames.join('\n') + '\n' + closeLine(1000, 1);
+      const file = path.join(d.work, 'big.jsonl');
+      fs.writeFileSync(file, content);
+      const q = queue({ dumps: new LocalDumpStore(d.dumps), metadata, outboxDir: d.outbox });
+      const done = q.submitAndWait({ id: 'big', file, sealed: false, record: draft('big', frames.length), complete: true });
+      while (q.stats.failedAttempts < 2) await sleep(5);
+      assert.deepEqual(await metadata.find({}, 10), [], 'nothing is recorded while the dump cannot be stored');
+      assert.equal(fs.readFileSync(file, 'utf8'), content, 'the dump waits in work/, whole');
+      assert.ok(!fs.readdirSync(d.dumps).includes('big.jsonl.gz'));
+      execFileSync('mount', ['-o', 'remount,size=16m', d.dumps]);
+      const record = await done;
+      await q.idle();
+      const rows = await metadata.find({}, 10);
+      assert.deepEqual(rows.map((r) => [r.id, r.frameCount, r.location]), [['big', frames.length, record.location]]);
+      assert.equal(zlib.gunzipSync(fs.readFileSync(record.location)).toString(), content);
+      assert.deepEqual(fs.readdirSync(d.dumps), ['big.jsonl.gz']);
+      assert.deepEqual(fs.readdirSync(d.work), []);
+    } finally {
+      await metadata.close();
+      execFileSync('umount', [d.dumps]);
     }
   });
 

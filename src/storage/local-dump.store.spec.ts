@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import zlib from 'node:zlib';
 
 import { DATA_FILE_MODE } from '../common/file-modes.js';
@@ -11,6 +12,29 @@ import { LocalDumpStore } from './local-dump.store.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'local-dump-store-spec-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const line = (i: number) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234},"id":"${crypto.randomBytes(8).toString('hex')}"},1000]\n`;
+/** `size` bytes of dump-like lines (random ids: they compress about threefold at level 1). */
+function dumpBytes(size: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 0, n = 0; n < size; i++) {
+    parts.push(line(i));
+    n += parts[parts.length - 1].length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+/** A tmpfs of `size` mounted at a new folder, or the reason it cannot be (not root). */
+function mountTmpfs(name: string, size: string): { dir: string; unmount: () => void } | string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    return `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]}); needs root`;
+  }
+  return { dir, unmount: () => execFileSync('umount', [dir]) };
+}
 
 describe('LocalDumpStore', () => {
   it('is idempotent: storing an id twice leaves one object with the latest content', async () => {
@@ -25,20 +49,113 @@ describe('LocalDumpStore', () => {
     assert.equal(zlib.gunzipSync(fs.readFileSync(a)).toString(), 'RTCStatsDump\n{}\n[1]\n');
   });
 
-  it('stores dumps of every size byte for byte: inline (small), one thread-pool gzip (up to 1 MiB), streamed (larger)', async () => {
+  it('stores dumps of every size byte for byte: inline (small), one slice (up to 1 MiB), several slices (larger)', async () => {
     const dir = path.join(root, 'sizes');
     const store = new LocalDumpStore(dir);
-    const line = (i: number) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234},"id":"${crypto.randomBytes(8).toString('hex')}"},1000]\n`;
-    for (const size of [0, 100, 64 * 1024, 64 * 1024 + 1, 700_000, 1024 * 1024, 1024 * 1024 + 1, 3_000_000]) {
-      let text = '';
-      for (let i = 0; text.length < size; i++) text += line(i);
-      const bytes = Buffer.from(text).subarray(0, size);
+    for (const size of [0, 100, 64 * 1024, 64 * 1024 + 1, 700_000, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024, 3_000_000]) {
+      const bytes = dumpBytes(size);
       const src = path.join(root, `src-${size}`);
       fs.writeFileSync(src, bytes);
       const stored = await store.store(`size-${size}`, src);
       assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(bytes), `${size} bytes`);
     }
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.partial')), []);
+  });
+
+  it('reads a large dump in 1 MiB slices through one reused buffer (memory per store is bounded)', async (t) => {
+    const dir = path.join(root, 'slices');
+    const store = new LocalDumpStore(dir);
+    const bytes = dumpBytes(3 * 1024 * 1024 + 5);
+    const src = path.join(root, 'src-slices');
+    fs.writeFileSync(src, bytes);
+    const reads = t.mock.method(fs, 'read');
+    const stored = await store.store('slices', src);
+    t.mock.restoreAll();
+    assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(bytes));
+    const args = reads.mock.calls.map((c) => c.arguments as unknown[]);
+    const lengths = args.map((a) => a[3] as number);
+    assert.deepEqual(lengths, [1024 * 1024, 1024 * 1024, 1024 * 1024, 5]);
+    const buffers = new Set(args.map((a) => (a[1] as Buffer).buffer));
+    assert.equal(buffers.size, 1, 'every slice goes into the same buffer');
+  });
+
+  it('sizes the gzip output chunk to the dump: a mid-size dump gets one chunk that holds its gzip, not the largest chunk', async (t) => {
+    const dir = path.join(root, 'chunk');
+    const store = new LocalDumpStore(dir);
+    const text = Array.from({ length: 6000 }, (_, i) => `["getStats","PC_${i % 3}",{"t":${i},"bytesSent":${i * 1234}},1000]\n`).join('');
+    const src = path.join(root, 'src-chunk');
+    fs.writeFileSync(src, text);
+    const created = t.mock.method(zlib, 'createGzip');
+    const stored = await store.store('chunk', src);
+    t.mock.restoreAll();
+    assert.equal(created.mock.callCount(), 1);
+    const { chunkSize } = (created.mock.calls[0].arguments as unknown[])[0] as zlib.ZlibOptions;
+    const gzipped = fs.statSync(stored).size;
+    assert.ok(text.length > 300_000 && gzipped <= chunkSize! && chunkSize! < 256 * 1024, `${text.length} B, gzip ${gzipped} B, chunk ${chunkSize} B`);
+    assert.equal(zlib.gunzipSync(fs.readFileSync(stored)).toString(), text);
+  });
+
+  it('a read error in the middle of a large dump fails the store: no .partial, the source intact, the next stores exact', async () => {
+    const dir = path.join(root, 'read-error');
+    const store = new LocalDumpStore(dir);
+    const bytes = dumpBytes(2 * 1024 * 1024 + 100);
+    const src = path.join(root, 'src-read-error');
+    fs.writeFileSync(src, bytes);
+    const original = fs.read;
+    let calls = 0;
+    const failing = mock.method(fs, 'read', (...args: Parameters<typeof fs.read>) => {
+      // The second slice: the first is already in the gzip stream.
+      if (++calls === 2) {
+        const callback = args[args.length - 1] as (err: NodeJS.ErrnoException) => void;
+        process.nextTick(() => callback(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })));
+        return;
+      }
+      return (original as (...a: unknown[]) => void)(...args);
+    });
+    try {
+      await assert.rejects(store.store('re1', src), { code: 'EIO' });
+    } finally {
+      failing.mock.restore();
+    }
+    assert.equal(calls, 2);
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing partial is left');
+    assert.ok(fs.readFileSync(src).equals(bytes), 'the source is kept for the retry');
+    // The retry, and another dump through the same (reused) buffer, are stored byte for byte.
+    const retried = await store.store('re1', src);
+    assert.ok(zlib.gunzipSync(fs.readFileSync(retried)).equals(bytes));
+    const other = dumpBytes(1024 * 1024 + 7);
+    fs.writeFileSync(src, other);
+    assert.ok(zlib.gunzipSync(fs.readFileSync(await store.store('re2', src))).equals(other));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['re1.jsonl.gz', 're2.jsonl.gz']);
+  });
+
+  it('a disk that fills up while a large dump is gzipped fails the store with ENOSPC, leaves no .partial, and stores it once there is room', async (t) => {
+    const mounted = mountTmpfs('full-dumps', '1m');
+    if (typeof mounted === 'string') {
+      t.skip(mounted);
+      return;
+    }
+    try {
+      const store = new LocalDumpStore(mounted.dir);
+      // About 1.3 MB of gzip (random ids compress little): the first slices' output fits, a later one does not.
+      const bytes = Buffer.concat([dumpBytes(1024 * 1024), crypto.randomBytes(1024 * 1024), dumpBytes(1024 * 1024)]);
+      const src = path.join(root, 'src-full');
+      fs.writeFileSync(src, bytes);
+      const writes = t.mock.method(fs, 'writev');
+      await assert.rejects(store.store('full1', src), { code: 'ENOSPC' });
+      assert.ok(writes.mock.calls.length >= 2, 'failed after a slice was written, not at the first write');
+      t.mock.restoreAll();
+      assert.deepEqual(fs.readdirSync(mounted.dir), [], 'nothing partial is left');
+      assert.ok(fs.readFileSync(src).equals(bytes), 'the source is kept for the retry');
+      // Room again (a smaller dump of the same id, as after an operator freed space): stored once, exact.
+      const smaller = bytes.subarray(0, 1024 * 1024 + 300_000);
+      fs.writeFileSync(src, smaller);
+      const stored = await store.store('full1', src);
+      assert.ok(zlib.gunzipSync(fs.readFileSync(stored)).equals(smaller));
+      assert.deepEqual(fs.readdirSync(mounted.dir), ['full1.jsonl.gz']);
+    } finally {
+      mounted.unmount();
+    }
   });
 
   it('leaves no .partial when the directory becomes unwritable, and works again once it is back', async () => {

@@ -148,6 +148,10 @@ export class TokenVerifier {
     const { jwt, clockToleranceSec, maxLifetimeSec, issuer, audience } = this.options;
     const nowSec = Math.floor(now / 1000);
     let payload: unknown;
+    // jsonwebtoken's errors are reduced to their name and message (libraryFailure): their stack
+    // traces are never read, and capturing one costs more than the rest of a refusal's verification.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       payload = jwt.verify(token, key, {
         algorithms: ['HS256'],
@@ -158,6 +162,8 @@ export class TokenVerifier {
       });
     } catch (err) {
       return libraryFailure(err as Error);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
     }
     if (!isObject(payload)) return fail('jwt payload must be a JSON object');
     const { exp, iat } = payload;

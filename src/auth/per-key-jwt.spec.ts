@@ -32,4 +32,31 @@ describe('PerKeyJwt (JwtService per keyring key)', () => {
     // No kid: current first (bad signature), then previous.
     assert.deepEqual(calls, [keyring.keys[0].key, keyring.keys[1].key]);
   });
+
+  it("is called without capturing stack traces for its errors (never read), and the process's limit stays", () => {
+    const keyring = keyringFromSecrets(SECRET, [], undefined);
+    const thrown: Error[] = [];
+    const perKey = new PerKeyJwt();
+    const spy = {
+      verify: (token: string, key: Parameters<PerKeyJwt['verify']>[1], options: object) => {
+        try {
+          return perKey.verify(token, key, options);
+        } catch (err) {
+          thrown.push(err as Error);
+          throw err;
+        }
+      },
+    };
+    const verifier = new TokenVerifier(() => keyring, { jwt: spy, clockToleranceSec: 30, maxLifetimeSec: 86400 });
+    const limit = Error.stackTraceLimit;
+    const wrongKey = verifier.verify(jwt.sign({ rtcStats: {} }, OTHER, { algorithm: 'HS256', expiresIn: 60 }));
+    const expired = verifier.verify(jwt.sign({ rtcStats: {}, exp: Math.floor(Date.now() / 1000) - 3600 }, SECRET, { algorithm: 'HS256' }));
+    assert.deepEqual([wrongKey, expired].map((r) => !r.ok && r.error), [
+      { name: 'JsonWebTokenError', message: 'invalid signature' },
+      { name: 'TokenExpiredError', message: 'jwt expired' },
+    ]);
+    assert.deepEqual(thrown.map((e) => [e.name, e.stack?.includes('\n    at ')]), [['JsonWebTokenError', false], ['TokenExpiredError', false]]);
+    assert.equal(Error.stackTraceLimit, limit);
+    assert.match(new Error('after').stack ?? '', /\n    at /);
+  });
 });

@@ -109,6 +109,40 @@ describe('TokenVerifier', () => {
     assert.deepEqual(!noKid.ok && noKid.reason, 'invalid signature');
   });
 
+  it('names a payload that is not a JSON object before any key or signature problem', () => {
+    // The payload is decoded only on the way to a refusal: what it says must not depend on that.
+    const notJson = { header: { alg: 'HS256', typ: 'JWT' }, payload: 'not json' };
+    const cases: [string, string][] = [
+      ['wrong secret, typ JWT', forge(notJson.header, notJson.payload, 'x'.repeat(40))],
+      ['wrong secret, no typ', forge({ alg: 'HS256' }, [1, 2], 'x'.repeat(40))],
+      ['unknown kid', forge({ alg: 'HS256', kid: 'nope' }, 42)],
+      ['invalid kid', forge({ alg: 'HS256', kid: 7 }, 'not json')],
+      ['right secret, typ JWT', forge(notJson.header, notJson.payload)],
+    ];
+    for (const [name, token] of cases) {
+      const r = verifier.verify(token);
+      assert.deepEqual(!r.ok && [r.reason, r.error.message], ['invalid token', 'jwt payload must be a JSON object'], name);
+    }
+    const none = new TokenVerifier(() => undefined, options);
+    assert.equal(detail(none.verify(forge(notJson.header, notJson.payload))), 'jwt payload must be a JSON object');
+  });
+
+  it('checks every header, however many distinct ones it has seen', () => {
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const v = new TokenVerifier(() => keyring, options);
+    for (let round = 0; round < 2; round++) {
+      // More distinct valid headers than are remembered, then the same again: each answer is the same.
+      for (let i = 0; i < 100; i++) {
+        const r = v.verify(forge({ alg: 'HS256', typ: 'JWT', n: i }, { exp }));
+        assert.ok(r.ok, `header ${i}, round ${round}: ${!r.ok && r.error.message}`);
+      }
+      assert.equal(detail(v.verify(forge({ alg: 'HS256', kid: 'nope' }, { exp }))), 'unknown kid');
+      assert.equal(detail(v.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp }))), 'accepted');
+      assert.equal(detail(v.verify(forge({ alg: 'HS256', crit: ['exp'] }, { exp }))), 'unsupported token header "crit"');
+      assert.equal(detail(v.verify(forge({ alg: 'none' }, { exp }, null))), 'invalid algorithm');
+    }
+  });
+
   it('rejects everything when no keyring is loaded', () => {
     const none = new TokenVerifier(() => undefined, options);
     assert.equal(detail(none.verify(forge({ alg: 'HS256', kid: CURRENT_KID }, { exp: Date.now() / 1000 + 60 }))), 'no verifying key configured');

@@ -94,7 +94,8 @@ export class RtcstatsWsAdapter extends WsAdapter {
         socket.destroy();
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      // The client address goes along: the gateway records the one the limits counted.
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req, admitted.address));
     };
     httpServer.on('upgrade', listener);
     // RTCSTATS_AUTH_TIMEOUT: a socket must complete its request (the upgrade and its token) in time;

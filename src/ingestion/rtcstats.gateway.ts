@@ -10,7 +10,6 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { ConnectionAuthenticator } from '../auth/connection-authenticator.js';
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, CLOSE_REASON_KEY_REVOKED } from '../common/protocol.constants.js';
 import { makeDataDir } from '../common/file-modes.js';
-import { TrustedProxies } from '../common/trusted-proxies.js';
 import { type AppConfig, logLevelEnabled } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/app-config.token.js';
 import { FinalizationService } from '../finalization/finalization.service.js';
@@ -55,7 +54,6 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
   /** Sessions ended but not yet handed to the queue (their file is being closed). */
   private readonly ending = new Set<Promise<void>>();
   private readonly workDir: string;
-  private readonly proxies: TrustedProxies;
   private readonly transform: FrameTransform | null;
   /** Whether the per-connection "accepted" line is logged at all (RTCSTATS_LOG_LEVEL log or finer). */
   private readonly logAccepted: boolean;
@@ -88,7 +86,6 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
     keyring.onChange((next) => this.closeRevoked(next));
     // Live dumps left here by a previous run were queued for recovery before this one accepts any.
     this.workDir = finalization.workDir;
-    this.proxies = new TrustedProxies(config.trustedProxies);
     this.transform = config.obfuscateIps ? obfuscateFrame : null;
     this.logAccepted = logLevelEnabled(config.logLevel, 'log');
     this.acceptedCount = metrics.accepted.labels('rtcstats');
@@ -101,10 +98,11 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
    * client, for a gateway that has no message handlers): the adapter's bindClientConnect is a no-op.
    */
   afterInit(server: WebSocketServer): void {
-    server.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+    // `client`: the client address the adapter's limits counted the connection under.
+    server.on('connection', (ws: WebSocket, request: IncomingMessage, client: string | undefined) => {
       // An event listener's exception would end the process: one connection's failure closes only it.
       try {
-        this.accept(ws, request);
+        this.accept(ws, request, client);
       } catch (err) {
         this.logger.error(`Cannot accept a connection: ${err instanceof Error ? err.message : String(err)}`);
         ws.close(CLOSE_INTERNAL_ERROR, 'internal error');
@@ -122,7 +120,7 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
     this.limitTicker.unref();
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage): void {
+  private accept(ws: WebSocket, request: IncomingMessage, client: string | undefined): void {
     // Hold frames that arrive with the upgrade until the auth decision is made.
     ws.pause();
     // Named by the connection once it has one, so the line carries its dumpId (or a Jitsi socket's connectionId).
@@ -135,7 +133,7 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
       return;
     }
     if (isJitsiSubprotocol(ws.protocol)) {
-      const connectionId = this.jitsi.handle(ws, request, this.remoteAddresses(request));
+      const connectionId = this.jitsi.handle(ws, request, this.remoteAddresses(client));
       if (connectionId !== undefined) subject = `Jitsi connection ${connectionId}`;
       return;
     }
@@ -148,7 +146,7 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
     }
     const id = crypto.randomUUID();
     subject = `Connection ${id}`;
-    const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(request));
+    const info = connectionInfo(request, id, Date.now(), decision, this.remoteAddresses(client));
     const now = Date.now();
     const session = new DumpSession(info, ws, {
       file: path.join(this.workDir, `${id}.jsonl`),
@@ -190,8 +188,7 @@ export class RtcstatsGateway implements OnGatewayInit, BeforeApplicationShutdown
     if (job !== undefined) this.finalization.queue.submit(job);
   }
 
-  private remoteAddresses(request: IncomingMessage): string[] {
-    const client = this.proxies.clientAddress(request.socket.remoteAddress, request.headers['x-forwarded-for']);
+  private remoteAddresses(client: string | undefined): string[] {
     if (client === undefined) return [];
     return [this.config.obfuscateIps ? obfuscateAddress(client) : client];
   }

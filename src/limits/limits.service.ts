@@ -78,9 +78,10 @@ export class LimitsService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Takes a connection slot for an upgrade request, or says why not. A taken slot is released by
-   * calling the returned function once (when the socket closes).
+   * calling the returned function once (when the socket closes). `address` is the client address
+   * it was counted under, for the connection to record (computed once per connection).
    */
-  admit(request: IncomingMessage): { refusal: Refusal } | { release: () => void } {
+  admit(request: IncomingMessage): { refusal: Refusal } | { release: () => void; address: string | undefined } {
     const refuse = (refusal: Refusal) => {
       this.metrics.rejected.inc({ reason: refusal.reason });
       return { refusal };
@@ -93,6 +94,7 @@ export class LimitsService implements OnModuleInit, OnModuleDestroy {
     if (full === 'max connections per ip') return refuse({ status: 429, text: 'too many connections from this address', reason: 'max_connections_per_ip' });
     let released = false;
     return {
+      address,
       release: () => {
         if (released) return;
         released = true;

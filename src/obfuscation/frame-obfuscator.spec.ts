@@ -470,3 +470,71 @@ describe('getStats frames walked without a full parse', () => {
     }
   });
 });
+
+describe('the byte pre-check of getStats frames (no latin1 string without a key hit)', () => {
+  /**
+   * A head longer than the pre-check's byte window sends a frame down the full path (latin1 text
+   * and regexes), and leading whitespace changes nothing else: every frame must come out of the
+   * byte pre-check exactly as it does out of that path.
+   */
+  const PAD = ' '.repeat(200);
+  function assertSameAsTextPath(frame: Buffer, what: string): 'kept' | 'rewritten' {
+    const out = obfuscateFrame(frame);
+    const padded = Buffer.concat([Buffer.from(PAD), frame]);
+    const ref = obfuscateFrame(padded);
+    if (ref === padded) {
+      assert.equal(out, frame, what);
+      return 'kept';
+    }
+    assert.equal(typeof out === 'string' ? out : out.toString('utf8'), ref.toString().slice(PAD.length), what);
+    return 'rewritten';
+  }
+  function lines(file: string): Buffer[] {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => Buffer.from(l));
+  }
+
+  it('stores every fixture and bench frame as the text path does', () => {
+    const frames = [
+      ...lines(path.join(FIXTURES, 'rtcstats', 'chrome-loopback-30s.frames.jsonl')),
+      ...lines(path.join(FIXTURES, 'rtcstats', 'chrome-loopback-90s.frames.jsonl')),
+      ...fs.readdirSync(path.join(FIXTURES, 'jitsi')).flatMap((f) => lines(path.join(FIXTURES, 'jitsi', f))),
+    ];
+    // The large frames the bench replays: getStats reports of bench/data as rtcstats frames.
+    for (const line of lines(path.join(FIXTURES, '../../bench/data/google-standard-stats-p2p.jsonl'))) {
+      const [method, pc, value] = JSON.parse(line.toString()) as [string, string, unknown];
+      if (method === 'getstats') frames.push(Buffer.from(JSON.stringify(['getStats', pc, value, 1])));
+    }
+    const outcomes = frames.map((f) => assertSameAsTextPath(f, f.toString('latin1', 0, 120)));
+    assert.ok(outcomes.filter((o) => o === 'rewritten').length >= 10);
+    assert.ok(outcomes.filter((o) => o === 'kept').length >= 100);
+  });
+
+  it('stores adversarial getStats frames as the text path does', () => {
+    const filler = (n: number) => `"80":"${'a'.repeat(n)}",`;
+    const frames: string[] = [];
+    for (let n = 0; n < 40; n++) {
+      frames.push(`["g","PC_0",{"5":{${filler(n)}"134":"${HOST_V4}"},"6":{${filler(n)}"141":"${HOST_V6}"}},1]`);
+      frames.push(`["getStats","PC_0",{"5":{${filler(n)}"ip":"${HOST_V4}","address":"${HOST_V4}"}},1]`);
+      frames.push(`["g","PC_0",{"5":{${filler(n)}"relatedAddress":"${HOST_V4}","x":"ddress"}},1]`);
+      frames.push(`["g","PC_0",{"5":{${filler(n)}"13":"${HOST_V4}","1344":"${HOST_V4}","i":"${HOST_V4}"}},"ddress"]`);
+      frames.push(`["g","PC_0",{"5":{${filler(n)}"80":1}},1]`.padEnd(128 + (n % 3), ' '));
+    }
+    frames.push(
+      `["g","${'x'.repeat(120)}address",{"5":{"134":"${HOST_V4}"}},1]`,
+      `["g","xaddress",{"5":{"80":"${'b'.repeat(120)}","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"x":"é${'c'.repeat(120)}","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"x":"\\"${'d'.repeat(120)}","134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"80":1},"6":{"134":"${HOST_V4}"}}${' '.repeat(120)},1]`,
+      `["g","PC_0",{"5":{"80":"${'e'.repeat(70_000)}"},"6":{"134":"${HOST_V4}"}},1]`,
+      `["g","PC_0",{"5":{"80":"${'e'.repeat(70_000)}"},"6":{"80":1}},"ip"]`,
+      `["g","PC_0",{"5":{"80":"${'f'.repeat(120)}","134":"${HOST_V4}"}},1`,
+      `["g","PC_0",{"5":{"80":"${'f'.repeat(120)}","134":"${HOST_V4}"`,
+      // Heads: the compact ones the byte check takes, and near ones that take the text path.
+      ...['["g","PC_0",{', '[1,"PC_0",{', '["getstats","PC_0",{', '["getStats","",{', '["g","PC\\u0030",{', '["g","PC_0" ,{', '[ "g","PC_0",{',
+        '["g",null,{', '["g","PC_0",[', '["g","PC_0",', '["g","PC_0"', '["g","', '["g"', '[1.0,"PC_0",{', '["G","PC_0",{']
+        .flatMap((head) => [head, `${head}"${HOST_V4}"]`, `${head}"5":{"134":"${HOST_V4}"}},1]`, `${head}"5":{"80":1,"x":"\\"}},1]`, `${head}"5":{"134":"${HOST_V4}","x":"\\u0031"}},1]`]),
+    );
+    const outcomes = frames.map((f) => assertSameAsTextPath(Buffer.from(f), f.slice(0, 200)));
+    assert.ok(outcomes.includes('rewritten') && outcomes.includes('kept'));
+  });
+});

@@ -7,6 +7,7 @@ import { isAscii } from 'node:buffer';
 
 import { maskAddressesInText, obfuscateAddress } from './ip-address.js';
 import { applyEdits, type Edit, elements, type Member, members, removeMembers, skipWhitespace, type Span } from './json-spans.js';
+import { findStatsKey, NO_KEY } from './key-scan.js';
 
 // Methods by what their value can hold (spec/stats-encoding.md table A: compressed ids of
 // rtcstats#5.0, and the plain names a client sends with compression off or Jitsi's client sends).
@@ -297,11 +298,8 @@ function firstHint(frame: Buffer, probe: string): number {
   return hit === null ? -1 : hit.index;
 }
 
-/** The FrameTransform: the same Buffer when nothing changes, else the rewritten text. */
-export function obfuscateFrame(frame: Buffer): Buffer | string {
-  const probe = frame.toString('latin1');
-  const hint = firstHint(frame, probe);
-  if (hint < 0) return frame;
+/** The rewrite of a frame whose pre-check found `hint` in `probe` (the frame as latin1). */
+function rewriteFrame(frame: Buffer, probe: string, hint: number): Buffer | string {
   // ASCII (all the fixtures, nearly all traffic) reads the same in latin1: no second decoding,
   // and the offsets (of the first key hit) are the same.
   const ascii = isAscii(frame);
@@ -314,4 +312,46 @@ export function obfuscateFrame(frame: Buffer): Buffer | string {
     out = maskAddressesInText(text);
   }
   return out === text ? frame : out;
+}
+
+/** STATS_FRAME's heads as clients write them (no whitespace), up to the pcId's opening quote. */
+const COMPACT_STATS_HEADS = ['["g","', '["getStats","', '["getstats","', '[1,"'].map((h) => Buffer.from(h, 'latin1'));
+
+/**
+ * Whether the frame starts with a compact head, a pcId without `"` or `\` and `",{`: text that
+ * STATS_FRAME matches, checked on the bytes. Other heads (whitespace, a null pcId) take the text path.
+ */
+function compactStatsHead(frame: Buffer): boolean {
+  let i = -1;
+  for (const head of COMPACT_STATS_HEADS) {
+    let k = 0;
+    while (k < head.length && frame[k] === head[k]) k++;
+    if (k === head.length) {
+      i = k;
+      break;
+    }
+  }
+  if (i < 0) return false;
+  for (; i < frame.length; i++) {
+    const b = frame[i];
+    if (b === 0x22) return frame[i + 1] === 0x2c && frame[i + 2] === 0x7b;
+    if (b === BACKSLASH) return false;
+  }
+  return false;
+}
+
+/** The FrameTransform: the same Buffer when nothing changes, else the rewritten text. */
+export function obfuscateFrame(frame: Buffer): Buffer | string {
+  // getStats frames without a backslash, most of the traffic, have their keys searched in the
+  // bytes (what STATS_KEYS_PLAIN finds in the latin1 text, at the same index): one without a
+  // hit, most of those, never becomes a string, whose allocation and GC cost the server more
+  // than the search itself. A backslash anywhere sends the frame down the text path (STATS_KEYS).
+  if (compactStatsHead(frame)) {
+    const hit = findStatsKey(frame);
+    if (hit === NO_KEY) return frame;
+    if (hit >= 0 && frame.indexOf(BACKSLASH) < 0) return rewriteFrame(frame, frame.toString('latin1'), hit);
+  }
+  const probe = frame.toString('latin1');
+  const hint = firstHint(frame, probe);
+  return hint < 0 ? frame : rewriteFrame(frame, probe, hint);
 }

@@ -527,6 +527,8 @@ describe('the byte pre-check of getStats frames (no latin1 string without a key 
       `["g","PC_0",{"5":{"80":1},"6":{"134":"${HOST_V4}"}}${' '.repeat(120)},1]`,
       `["g","PC_0",{"5":{"80":"${'e'.repeat(70_000)}"},"6":{"134":"${HOST_V4}"}},1]`,
       `["g","PC_0",{"5":{"80":"${'e'.repeat(70_000)}"},"6":{"80":1}},"ip"]`,
+      // Above the byte scan's size cap: the text path.
+      `["g","PC_0",{"5":{"80":"${'e'.repeat(1_100_000)}"},"6":{"134":"${HOST_V4}"}},1]`,
       `["g","PC_0",{"5":{"80":"${'f'.repeat(120)}","134":"${HOST_V4}"}},1`,
       `["g","PC_0",{"5":{"80":"${'f'.repeat(120)}","134":"${HOST_V4}"`,
       // Heads: the compact ones the byte check takes, and near ones that take the text path.

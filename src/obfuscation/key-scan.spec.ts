@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
 import { FIXTURES, REPO_ROOT } from '../../test/helpers.js';
-import { findStatsKey, NO_KEY, NO_KEY_BACKSLASH } from './key-scan.js';
+import { findStatsKey, MAX_SCAN_BYTES, NO_KEY, NO_KEY_BACKSLASH, NOT_SCANNED } from './key-scan.js';
 
 /** What the scanner must reproduce: frame-obfuscator.ts's STATS_KEYS_PLAIN. */
 const STATS_KEYS_PLAIN = /(?:"1(?:34|41)|"ip|ddress)"/;
@@ -139,6 +139,13 @@ describe('findStatsKey (WebAssembly SIMD scan) against STATS_KEYS_PLAIN and a ba
       }
       check(Buffer.from('{"x":"ip"}'));
     }
+  });
+
+  it('does not scan a frame larger than MAX_SCAN_BYTES, so one client cannot make its memory grow further', () => {
+    const big = Buffer.alloc(MAX_SCAN_BYTES + 1, 0x20);
+    big.write('"134"', 0, 'latin1');
+    assert.equal(findStatsKey(big), NOT_SCANNED);
+    assert.equal(findStatsKey(big.subarray(0, MAX_SCAN_BYTES)), 0);
   });
 
   it('agrees with the regex on random bytes and on random mixes of needles and near misses', () => {

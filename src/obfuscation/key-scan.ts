@@ -21,15 +21,25 @@ let bytes = new Uint8Array(memory.buffer);
 export const NO_KEY = -1;
 /** findStatsKey: no match, and a backslash somewhere in the frame (so STATS_KEYS_PLAIN does not apply). */
 export const NO_KEY_BACKSLASH = -2;
+/** findStatsKey: the frame is larger than MAX_SCAN_BYTES and was not scanned. */
+export const NOT_SCANNED = -3;
+/**
+ * Largest frame scanned. The scanner's memory grows to the largest frame it has seen and is never
+ * returned, so without a cap one client's frame could hold RTCSTATS_MAX_PAYLOAD (up to 256 MiB)
+ * for the life of the process; real getStats frames are a few KB, larger ones take the text path.
+ */
+export const MAX_SCAN_BYTES = 1024 * 1024;
 
 /**
  * Where STATS_KEYS_PLAIN (`(?:"1(?:34|41)|"ip|ddress)"`) first matches in the frame read as
- * latin1 (the index its exec from 0 returns, as the differential spec checks), else NO_KEY or
- * NO_KEY_BACKSLASH. A match is returned without looking at the rest of the frame.
+ * latin1 (the index its exec from 0 returns, as the differential spec checks), else NO_KEY,
+ * NO_KEY_BACKSLASH or, above MAX_SCAN_BYTES, NOT_SCANNED. A match is returned without looking at
+ * the rest of the frame.
  */
 export function findStatsKey(frame: Uint8Array): number {
+  if (frame.length > MAX_SCAN_BYTES) return NOT_SCANNED;
   if (frame.length + PADDING > bytes.length) {
-    // Grown to the largest frame seen (bounded by the server's frame size limit); a grow detaches the old view.
+    // Grown to the largest frame seen (at most MAX_SCAN_BYTES); a grow detaches the old view.
     memory.grow(Math.ceil((frame.length + PADDING - bytes.length) / PAGE));
     bytes = new Uint8Array(memory.buffer);
   }

@@ -99,28 +99,30 @@ export class TokenVerifier {
     if (parts.length !== 3) return fail('jwt malformed');
     const header = this.checkedHeader(parts[0]);
     if ('ok' in header) return header;
-    const payload = parts[1];
+    const result = this.verifyAgainstKeyring(token, header.kid);
+    return result.ok ? result : refuse(result, parts[1]);
+  }
+
+  /** The keyring's verdict on a token whose header passed: its kid's key, or each verifying key in turn. */
+  private verifyAgainstKeyring(token: string, kid: unknown): VerifyResult {
     const keyring = this.keyring();
-    if (keyring === undefined) return refuse(fail('no verifying key configured'), payload);
+    if (keyring === undefined) return fail('no verifying key configured');
     const now = this.now();
-    const kid = header.kid;
     if (kid !== undefined) {
-      if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return refuse(fail('invalid kid'), payload);
+      if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) return fail('invalid kid');
       const key = keyring.verifyingKey(kid, now);
       if (key === undefined) {
         // keyring.md: a revoked key verifies nothing; say so apart from a kid never (or no longer) in the keyring.
-        if (keyring.isRevoked(kid)) return refuse(fail('key revoked', undefined, REJECT_KEY_REVOKED), payload);
-        return refuse(fail('unknown kid', undefined, REJECT_UNKNOWN_KID), payload);
+        if (keyring.isRevoked(kid)) return fail('key revoked', undefined, REJECT_KEY_REVOKED);
+        return fail('unknown kid', undefined, REJECT_UNKNOWN_KID);
       }
-      const result = this.verifyWith(token, key.kid, key.key, now);
-      return result.ok ? result : refuse(result, payload);
+      return this.verifyWith(token, key.kid, key.key, now);
     }
     for (const key of keyring.verifyingKeys(now)) {
       const result = this.verifyWith(token, key.kid, key.key, now);
-      if (result.ok) return result;
-      if (result.reason !== REJECT_INVALID_SIGNATURE) return refuse(result, payload);
+      if (result.ok || result.reason !== REJECT_INVALID_SIGNATURE) return result;
     }
-    return refuse(fail('invalid signature', undefined, REJECT_INVALID_SIGNATURE), payload);
+    return fail('invalid signature', undefined, REJECT_INVALID_SIGNATURE);
   }
 
   /**
